@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmark: dibkit's dependency expansion vs. upstream diskimage-builder's.
+#
+#   benches/order.sh            (from anywhere; paths are computed from the repo root)
+#
+# Compares, with hyperfine, over upstream's own element library
+# (target/upstream/venv/lib/python3*/site-packages/diskimage_builder/elements,
+# given as ELEMENTS_PATH to both sides):
+#   dibkit:    target/release/dibkit order --builtins none -n --format json <REQUEST>
+#   upstream:  <venv>/bin/python <pkg>/lib/element-info.py --env <REQUEST>
+#              (exactly the call disk-image-create makes)
+# and prints the speedup (ratio of mean wall-clock times).
+#
+# Needs `cargo build --release` first (target/release/dibkit does not exist
+# until then; the script stops with a message if it is missing) and runs
+# tests/oracle/setup itself when the upstream venv is missing.  Installs
+# hyperfine with apt-get when it is not on PATH.
+#
+# Targets:  dibkit >= 20x faster than upstream element-info, and
+#           dibkit mean < 20 ms.
+# The script reports PASS/MISS for each; set BENCH_ENFORCE=1 to exit 1 on a MISS.
+#
+# Environment: BENCH_WARMUP (default 3), BENCH_MIN_RUNS (default 20),
+#              BENCH_EXPORT (JSON result path, default target/bench/order.json).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+
+# A realistic 10-element request (a cloud VM image) that resolves upstream to
+# 25 elements; `base` is listed explicitly because dibkit runs with -n.
+REQUEST=(base ubuntu-minimal vm block-device-mbr growroot cloud-init-datasources
+         openssh-server devuser enable-serial-console stable-interface-names)
+
+DIBKIT="${DIBKIT:-$ROOT/target/release/dibkit}"   # override only to test this script
+VPY="$ROOT/target/upstream/venv/bin/python"
+
+if [[ ! -x "$DIBKIT" ]]; then
+    echo "benches/order.sh: $DIBKIT not found; run 'cargo build --release' first" >&2
+    exit 1
+fi
+if [[ ! -x "$VPY" ]]; then
+    "$ROOT/tests/oracle/setup"
+fi
+if ! command -v hyperfine >/dev/null 2>&1; then
+    echo "benches/order.sh: installing hyperfine" >&2
+    apt-get install -y hyperfine >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
+fi
+
+shopt -s nullglob
+eldirs=("$ROOT"/target/upstream/venv/lib/python3*/site-packages/diskimage_builder/elements)
+shopt -u nullglob
+[[ ${#eldirs[@]} -eq 1 ]] || { echo "benches/order.sh: cannot locate upstream elements dir" >&2; exit 1; }
+ELEMENTS_DIR="$(cd "${eldirs[0]}" && pwd -P)"
+LIB="$(cd "$ELEMENTS_DIR/../lib" && pwd -P)"
+export ELEMENTS_PATH="$ELEMENTS_DIR"
+export PYTHONDONTWRITEBYTECODE=1
+
+DIBKIT_CMD="$DIBKIT order --builtins none -n --format json ${REQUEST[*]}"
+UPSTREAM_CMD="$VPY $LIB/element-info.py --env ${REQUEST[*]}"
+
+# Both must succeed on this request before timing anything.
+echo "ELEMENTS_PATH=$ELEMENTS_PATH"
+echo "request: ${REQUEST[*]}"
+if ! $UPSTREAM_CMD >/dev/null; then
+    echo "benches/order.sh: upstream element-info failed on the request" >&2; exit 1
+fi
+if ! $DIBKIT_CMD >/dev/null; then
+    echo "benches/order.sh: dibkit failed on the request" >&2; exit 1
+fi
+
+EXPORT="${BENCH_EXPORT:-$ROOT/target/bench/order.json}"
+mkdir -p "$(dirname "$EXPORT")"
+shell_opt=()
+# Without a shell, hyperfine splits commands on whitespace: only safe when no
+# path contains a space.
+if [[ "$ROOT" != *" "* ]]; then shell_opt=(-N); fi
+
+hyperfine "${shell_opt[@]}" --warmup "${BENCH_WARMUP:-3}" --min-runs "${BENCH_MIN_RUNS:-20}" \
+    --export-json "$EXPORT" \
+    -n dibkit "$DIBKIT_CMD" \
+    -n upstream-element-info "$UPSTREAM_CMD"
+
+"$VPY" - "$EXPORT" <<'PY'
+import json, os, sys
+res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+d, u = res["dibkit"], res["upstream-element-info"]
+speedup = u["mean"] / d["mean"]
+ms = d["mean"] * 1000
+ok_speed, ok_ms = speedup >= 20, ms < 20
+print("dibkit   mean %8.2f ms (+- %.2f)" % (ms, d["stddev"] * 1000))
+print("upstream mean %8.2f ms (+- %.2f)" % (u["mean"] * 1000, u["stddev"] * 1000))
+print("speedup: %.1fx" % speedup)
+print("target speedup >= 20x: %s" % ("PASS" if ok_speed else "MISS"))
+print("target dibkit < 20 ms: %s" % ("PASS" if ok_ms else "MISS"))
+if os.environ.get("BENCH_ENFORCE") == "1" and not (ok_speed and ok_ms):
+    sys.exit(1)
+PY

@@ -1,0 +1,94 @@
+//! The command line: one file per subcommand, each with its `Args` and `run`. This module and
+//! its children are the only code that writes to the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub mod order;
+
+/// Tools for diskimage-builder element authors.
+#[derive(Debug, Parser)]
+#[command(name = "dibkit", version, about, help_expected = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve elements as dib does and show, phase by phase, which script runs when.
+    ///
+    /// Exit status: 0 the set resolves and would run; 1 it cannot (missing element, provides
+    /// conflict, no operating system, duplicate hooks); 2 usage or I/O error.
+    Order(order::Args),
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    fn choice(self) -> anstream::ColorChoice {
+        match self {
+            Color::Auto => anstream::ColorChoice::Auto,
+            Color::Always => anstream::ColorChoice::Always,
+            Color::Never => anstream::ColorChoice::Never,
+        }
+    }
+}
+
+/// A failure the user must see: one line, a hint, and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub notes: Vec<String>,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    /// A usage, configuration or I/O error (exit status 2).
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+            notes: Vec::new(),
+            hint,
+        }
+    }
+}
+
+/// Runs the parsed command line and returns the process exit status.
+#[must_use]
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Order(args) => order::run(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let mut err = anstream::AutoStream::auto(std::io::stderr()).lock();
+            let red = anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()));
+            let cyan = anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Cyan.into()));
+            let _ = writeln!(err, "{red}error{red:#}: {}", failure.message);
+            for note in &failure.notes {
+                let _ = writeln!(err, "  {cyan}note{cyan:#}: {note}");
+            }
+            if let Some(hint) = &failure.hint {
+                let _ = writeln!(err, "  {cyan}help{cyan:#}: {hint}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Dependency expansion over `element-deps` and `element-provides`.
+
+pub mod expand;

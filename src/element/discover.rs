@@ -1,0 +1,495 @@
+//! Element discovery: the only code that reads element files, from disk or from the embedded
+//! library. It turns an `ELEMENTS_PATH` into a [`Library`], exactly as dib's element-info does,
+//! and offers the file lookups the planner needs. It must not decide anything about ordering.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::builtin::{self, Kind};
+use super::model::{Element, NameLine, Node, NodeKind, Origin, Root, Shadowed};
+use super::parse;
+
+/// Which built-in library is appended after `ELEMENTS_PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builtins {
+    /// The library embedded in this binary.
+    Embedded,
+    /// No built-in library (`--builtins none`).
+    None,
+    /// Another directory used in its place (`--builtins DIR`), e.g. upstream dib's elements.
+    Dir(PathBuf),
+}
+
+/// Why discovery failed. All of these are configuration or I/O errors (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ELEMENTS_PATH entry '{entry}' is not a directory")]
+    NotADirectory { entry: String },
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path} is not valid UTF-8 (dib would crash reading it)")]
+    Utf8 { path: String },
+}
+
+impl Error {
+    /// A one-line hint for the user.
+    #[must_use]
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::NotADirectory { entry } if entry.is_empty() => {
+                "an empty entry comes from `::` or a leading or trailing `:` in the path; remove it"
+            }
+            Error::NotADirectory { .. } => {
+                "every ELEMENTS_PATH entry must be an existing directory; fix or drop the entry"
+            }
+            Error::Io { .. } => "check the file's permissions",
+            Error::Utf8 { .. } => "save the file as UTF-8",
+        }
+    }
+}
+
+/// Every element visible on the search path, by name; the first copy of a name wins.
+#[derive(Debug, Default)]
+pub struct Library {
+    pub elements: BTreeMap<String, Element>,
+}
+
+impl Library {
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Element> {
+        self.elements.get(name)
+    }
+
+    /// Reads `element-deps` and `element-provides` of `name` unless already read. Returns
+    /// whether the element exists.
+    ///
+    /// Discovery only lists names, so a request reads the metadata of the elements it reaches
+    /// rather than of the whole path (dib reads all of them up front).
+    ///
+    /// # Errors
+    /// A metadata file that cannot be read or is not UTF-8.
+    pub fn load(&mut self, name: &str) -> Result<bool, Error> {
+        let Some(element) = self.elements.get_mut(name) else {
+            return Ok(false);
+        };
+        if !element.loaded {
+            element.deps = read_names(&element.root, "element-deps")?;
+            element.provides = read_names(&element.root, "element-provides")?;
+            element.loaded = true;
+        }
+        Ok(true)
+    }
+
+    /// Reads the metadata of every element, as dib does at discovery.
+    ///
+    /// # Errors
+    /// The first metadata file that cannot be read.
+    pub fn load_all(&mut self) -> Result<(), Error> {
+        let names: Vec<String> = self.elements.keys().cloned().collect();
+        for name in names {
+            self.load(&name)?;
+        }
+        Ok(())
+    }
+
+    /// Elements whose `element-provides` lists `name`, sorted by name (loaded ones only: call
+    /// [`Library::load_all`] first for a complete answer).
+    #[must_use]
+    pub fn providers_of(&self, name: &str) -> Vec<&str> {
+        self.elements
+            .values()
+            .filter(|e| e.provides_name(name))
+            .map(|e| e.name.as_str())
+            .collect()
+    }
+}
+
+/// Splits an `ELEMENTS_PATH` value as dib does: on `:`, keeping empty fields (they are errors).
+/// An unset or empty value means no user entries.
+#[must_use]
+pub fn split_path(value: Option<&str>) -> Vec<String> {
+    match value {
+        None | Some("") => Vec::new(),
+        Some(v) => v.split(':').map(str::to_owned).collect(),
+    }
+}
+
+/// Discovers every element on `entries` followed by the built-in library. Metadata is read
+/// later, by [`Library::load`].
+///
+/// # Errors
+/// A path entry that is not a directory or cannot be listed.
+pub fn discover(entries: &[String], builtins: &Builtins) -> Result<Library, Error> {
+    let mut lib = Library::default();
+    for (index, entry) in entries.iter().enumerate() {
+        let origin = Origin::Path {
+            index,
+            entry: entry.clone(),
+        };
+        scan_dir(&mut lib, Path::new(entry), entry, &origin)?;
+    }
+    match builtins {
+        Builtins::None => {}
+        Builtins::Dir(dir) => {
+            let origin = Origin::Builtin {
+                dir: Some(dir.clone()),
+            };
+            scan_dir(&mut lib, dir, &dir.display().to_string(), &origin)?;
+        }
+        Builtins::Embedded => {
+            for name in builtin::element_names() {
+                let root = Root::Builtin(name.to_owned());
+                let origin = Origin::Builtin { dir: None };
+                add(&mut lib, name.to_owned(), root, origin);
+            }
+        }
+    }
+    Ok(lib)
+}
+
+fn scan_dir(lib: &mut Library, dir: &Path, entry: &str, origin: &Origin) -> Result<(), Error> {
+    if !dir.is_dir() {
+        return Err(Error::NotADirectory {
+            entry: entry.to_owned(),
+        });
+    }
+    let listing = fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    // Realpath → listing name. Two listing names can share a realpath (an alias symlink next
+    // to its target); the element is registered once, under the realpath's basename.
+    // Resolving the entry once and joining plain children onto it saves a realpath (one
+    // readlink per path component) for every element; only symlinks are resolved one by one.
+    let entry_real = fs::canonicalize(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut found: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for item in listing {
+        let item = item.map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let Ok(file_type) = item.file_type() else {
+            continue;
+        };
+        let real = if file_type.is_dir() {
+            entry_real.join(item.file_name())
+        } else if file_type.is_symlink() {
+            let link = item.path();
+            if !link.is_dir() {
+                continue;
+            }
+            let Ok(target) = fs::canonicalize(&link) else {
+                continue;
+            };
+            target
+        } else {
+            continue;
+        };
+        found.insert(real, item.file_name().to_string_lossy().into_owned());
+    }
+    // Within one entry, two different realpaths can still share a basename (two aliases into
+    // different trees). dib keeps whichever `listdir` returns last, which depends on the
+    // filesystem; dibkit keeps the one whose listing name equals its real name, then the
+    // lexically greatest realpath, so the result never changes between runs.
+    let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (real, listed) in found {
+        let Some(name) = real.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let keep_new = match by_name.get(&name) {
+            None => true,
+            Some(old) => listed == name || old.file_name().is_none(),
+        };
+        if keep_new {
+            by_name.insert(name, real);
+        }
+    }
+    for (name, real) in by_name {
+        add(lib, name, Root::Disk(real), origin.clone());
+    }
+    Ok(())
+}
+
+fn add(lib: &mut Library, name: String, root: Root, origin: Origin) {
+    if let Some(winner) = lib.elements.get_mut(&name) {
+        // An earlier path entry already has this name: it wins, and hides this copy.
+        if winner.root != root {
+            winner.shadows.push(Shadowed { root, origin });
+        }
+        return;
+    }
+    lib.elements.insert(
+        name.clone(),
+        Element {
+            name,
+            root,
+            origin,
+            deps: Vec::new(),
+            provides: Vec::new(),
+            shadows: Vec::new(),
+            loaded: false,
+        },
+    );
+}
+
+fn read_names(root: &Root, file: &str) -> Result<Vec<NameLine>, Error> {
+    match read(root, file)? {
+        None => Ok(Vec::new()),
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| Error::Utf8 {
+                path: root.display_path(file),
+            })?;
+            Ok(parse::name_list(&text))
+        }
+    }
+}
+
+/// Reads the file `rel` of an element. `Ok(None)` when it does not exist.
+///
+/// # Errors
+/// Any I/O error other than "not found", including `rel` being a directory.
+pub fn read(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
+    match root {
+        Root::Disk(dir) => match fs::read(dir.join(rel)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                path: root.display_path(rel),
+                source,
+            }),
+        },
+        Root::Builtin(name) => match resolve_builtin(&format!("{name}/{rel}")) {
+            Some(e) if e.kind == Kind::File => Ok(Some(e.data.to_vec())),
+            Some(_) => Err(Error::Io {
+                path: root.display_path(rel),
+                source: io::Error::other("not a regular file"),
+            }),
+            None => Ok(None),
+        },
+    }
+}
+
+/// What a path resolves to after following every symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    File { executable: bool },
+    Dir,
+    Other,
+}
+
+/// Follows symlinks inside the embedded library (targets are relative to the link's directory).
+fn resolve_builtin(path: &str) -> Option<&'static builtin::Entry> {
+    let mut current = path.to_owned();
+    for _ in 0..32 {
+        // Resolve symlinks in the parent directories first.
+        let mut prefix = String::new();
+        let mut rebuilt = None;
+        let parts: Vec<&str> = current.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let candidate = if prefix.is_empty() {
+                (*part).to_owned()
+            } else {
+                format!("{prefix}/{part}")
+            };
+            let entry = builtin::get(&candidate)?;
+            if let Kind::Symlink(target) = entry.kind {
+                let base = prefix.clone();
+                let mut joined = normalize(&base, target)?;
+                for rest in &parts[i + 1..] {
+                    joined = format!("{joined}/{rest}");
+                }
+                rebuilt = Some(joined);
+                break;
+            }
+            prefix = candidate;
+        }
+        match rebuilt {
+            Some(next) => current = next,
+            None => return builtin::get(&current),
+        }
+    }
+    None
+}
+
+/// Joins a relative symlink `target` onto `base` lexically; `None` if it leaves the library or
+/// is absolute.
+fn normalize(base: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Follows every symlink of `rel` under `root`. `None` if it does not exist or dangles.
+#[must_use]
+pub fn resolve(root: &Root, rel: &str) -> Option<Resolved> {
+    match root {
+        Root::Disk(dir) => resolve_host(&dir.join(rel)),
+        Root::Builtin(name) => {
+            let e = resolve_builtin(&format!("{name}/{rel}"))?;
+            Some(match e.kind {
+                Kind::File => Resolved::File {
+                    executable: e.mode & 0o111 != 0,
+                },
+                Kind::Dir => Resolved::Dir,
+                Kind::Symlink(_) => Resolved::Other,
+            })
+        }
+    }
+}
+
+/// Follows every symlink of a host path.
+#[must_use]
+pub fn resolve_host(path: &Path) -> Option<Resolved> {
+    let meta = fs::metadata(path).ok()?;
+    Some(if meta.is_file() {
+        Resolved::File {
+            executable: meta.permissions().mode() & 0o111 != 0,
+        }
+    } else if meta.is_dir() {
+        Resolved::Dir
+    } else {
+        Resolved::Other
+    })
+}
+
+/// The direct children of directory `rel` of an element (symlinks not followed), sorted by
+/// name. A missing directory has no children.
+///
+/// # Errors
+/// The directory exists but cannot be read.
+pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
+    let mut out = Vec::new();
+    match root {
+        Root::Disk(dir) => {
+            let path = if rel.is_empty() {
+                dir.clone()
+            } else {
+                dir.join(rel)
+            };
+            let read = match fs::read_dir(&path) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: root.display_path(rel),
+                        source,
+                    });
+                }
+            };
+            for item in read {
+                let item = item.map_err(|source| Error::Io {
+                    path: root.display_path(rel),
+                    source,
+                })?;
+                let name = item.file_name().to_string_lossy().into_owned();
+                let meta = fs::symlink_metadata(item.path()).map_err(|source| Error::Io {
+                    path: item.path().display().to_string(),
+                    source,
+                })?;
+                let ft = meta.file_type();
+                let kind = if ft.is_symlink() {
+                    let target = fs::read_link(item.path())
+                        .map(|t| t.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    NodeKind::Symlink { target }
+                } else if ft.is_dir() {
+                    NodeKind::Dir
+                } else if ft.is_file() {
+                    NodeKind::File {
+                        executable: meta.permissions().mode() & 0o111 != 0,
+                    }
+                } else {
+                    NodeKind::Other
+                };
+                out.push(Node { name, kind });
+            }
+        }
+        Root::Builtin(name) => {
+            let base = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}/{rel}")
+            };
+            // The directory itself may be a symlink inside the library.
+            let dir_path = match builtin::get(&base) {
+                Some(e) if matches!(e.kind, Kind::Symlink(_)) => match resolve_builtin(&base) {
+                    Some(t) if t.kind == Kind::Dir => t.path.to_owned(),
+                    _ => return Ok(out),
+                },
+                _ => base,
+            };
+            for (child, e) in builtin::children(&dir_path) {
+                let kind = match e.kind {
+                    Kind::File => NodeKind::File {
+                        executable: e.mode & 0o111 != 0,
+                    },
+                    Kind::Dir => NodeKind::Dir,
+                    Kind::Symlink(t) => NodeKind::Symlink {
+                        target: t.to_owned(),
+                    },
+                };
+                out.push(Node {
+                    name: child.to_owned(),
+                    kind,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(out)
+}
+
+/// The element's top-level directories that dib merges into the hooks tree: every directory
+/// (symlinks followed, dot-directories included) except `tests` and `__pycache__`.
+///
+/// # Errors
+/// The element directory cannot be read.
+pub fn hook_dirs(root: &Root) -> Result<Vec<String>, Error> {
+    Ok(list(root, "")?
+        .into_iter()
+        .filter(|n| n.name != "tests" && n.name != "__pycache__")
+        .filter(|n| match &n.kind {
+            NodeKind::Dir => true,
+            NodeKind::Symlink { .. } => resolve(root, &n.name) == Some(Resolved::Dir),
+            _ => false,
+        })
+        .map(|n| n.name)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_path_keeps_empty_fields() {
+        assert_eq!(split_path(None), Vec::<String>::new());
+        assert_eq!(split_path(Some("")), Vec::<String>::new());
+        assert_eq!(split_path(Some("a::b")), ["a", "", "b"]);
+        assert_eq!(split_path(Some("a:")), ["a", ""]);
+    }
+
+    #[test]
+    fn normalize_stays_inside() {
+        assert_eq!(normalize("a/b", "../c").as_deref(), Some("a/c"));
+        assert_eq!(normalize("a", "../../c"), None);
+        assert_eq!(normalize("a", "/abs"), None);
+    }
+}

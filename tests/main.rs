@@ -1,0 +1,8 @@
+//! The one integration test binary: CLI behaviour a user sees.
+#![allow(clippy::print_stderr)]
+
+mod common;
+mod deps;
+mod order;
+mod order_cli;
+mod upstream;
