@@ -3,9 +3,11 @@
 //! - [`element`]: the element model and discovery (the only reader of element files);
 //! - [`deps`]: dependency expansion, as dib's element-info does it but deterministic;
 //! - [`order`]: the hooks-tree and dib-run-parts simulation that yields the execution plan;
+//! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
 pub mod cli;
 pub mod deps;
 pub mod element;
+pub mod lint;
 pub mod order;

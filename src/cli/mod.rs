@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod lint;
 pub mod order;
 
 /// Tools for diskimage-builder element authors.
@@ -24,6 +25,11 @@ pub enum Command {
     /// Exit status: 0 the set resolves and would run; 1 it cannot (missing element, provides
     /// conflict, no operating system, duplicate hooks); 2 usage or I/O error.
     Order(order::Args),
+    /// Lint elements: every dib-lint check plus the traps dib never reports.
+    ///
+    /// Exit status: 0 clean (or warnings only); 1 findings at error level; 2 usage,
+    /// configuration or I/O error.
+    Lint(lint::Args),
 }
 
 /// When to colour output.
@@ -70,6 +76,7 @@ impl Failure {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Order(args) => order::run(&args),
+        Command::Lint(args) => lint::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

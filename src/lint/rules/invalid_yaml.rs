@@ -1,0 +1,42 @@
+use crate::lint::diagnostic::{FileId, Severity, Sink};
+use crate::lint::model::Workspace;
+use crate::lint::registry::{Check, Rule};
+use crate::lint::yaml;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "DIB004",
+    slug: "invalid-yaml",
+    legacy: &[],
+    severity: Severity::Error,
+    summary: "YAML file does not parse (or holds several documents)",
+    docs: r"## What it does
+Parses every `*.yaml` file of an element as one YAML document.
+
+## Why is this bad?
+dib reads `package-installs.yaml` and block-device configs with `yaml.safe_load`; a file
+that does not parse, or that holds more than one document, fails the build.
+
+## Example
+```yaml
+curl:
+  phase: install.d
+ git:
+```
+
+## Fix
+Correct the YAML; keep one document per file.
+",
+    check: Check::File(check),
+};
+
+fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
+    let f = ws.file(id);
+    if !f.name().ends_with(".yaml") || !super::is_text_file(f) {
+        return;
+    }
+    if let Err(e) = yaml::parse(f.text.as_deref().unwrap_or("")) {
+        let span = e.offset.map(|o| o..o);
+        sink.report(&RULE, id, span, format!("not valid YAML: {}", e.message))
+            .help("dib loads this file with yaml.safe_load: one well-formed document");
+    }
+}

@@ -1,0 +1,57 @@
+use crate::lint::diagnostic::{FileId, Severity, Sink};
+use crate::lint::model::Workspace;
+use crate::lint::registry::{Check, Rule};
+use crate::lint::shell;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "DIB103",
+    slug: "missing-set-u",
+    legacy: &["setu"],
+    severity: Severity::Error,
+    summary: "bash script does not enable `set -u`",
+    docs: r#"## What it does
+Checks that bash scripts turn on `set -u`, in any spelling: `set -e -u`, `set -euo pipefail`,
+`set -o errexit -o nounset -o pipefail`. A mention in a comment or a string does not count.
+
+## Why is this bad?
+Without `set -u`: a misspelt or unset variable expands to nothing. dib hooks are expected to stop at the first error, so a broken step fails the
+build where it broke rather than twenty minutes later.
+
+## Example
+```bash
+#!/bin/bash
+apt-get install -y foo | tee /tmp/log
+```
+
+## Fix
+Start the script with the standard header (`--fix` inserts it):
+```bash
+#!/bin/bash
+if [ "${DIB_DEBUG_TRACE:-0}" -gt 0 ]; then
+    set -x
+fi
+set -eu
+set -o pipefail
+```
+
+## Legacy name
+`setu` (dib-lint), which only accepted `^set -[^ ]*u` lines, so `set -o nounset` failed it.
+"#,
+    check: Check::File(check),
+};
+
+fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
+    let f = ws.file(id);
+    if !super::is_bash_script(f) {
+        return;
+    }
+    let lines = shell::code_lines(f);
+    if !shell::set_options(&lines).nounset {
+        let span = f.line_span(1);
+        let d = sink.report(&RULE, id, Some(span), "script does not enable `set -u`");
+        d.help("add `set -eu` after the shebang");
+        if let Some(fix) = super::missing_debug_trace::header_fix(ws, id) {
+            d.fix = Some(fix);
+        }
+    }
+}

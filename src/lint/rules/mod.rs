@@ -1,0 +1,205 @@
+//! One file per rule. Each exports `pub(crate) static RULE` and its check function; shared
+//! predicates live here.
+
+use crate::element::model::PHASES;
+
+use super::model::{FileKind, SourceFile};
+
+pub(crate) mod arch_and_not_arch;
+pub(crate) mod arch_list_whitespace;
+pub(crate) mod bad_indent;
+pub(crate) mod comment_in_element_deps;
+pub(crate) mod dangling_hook_symlink;
+pub(crate) mod duplicate_dependency;
+pub(crate) mod duplicate_hook;
+pub(crate) mod empty_package_installs;
+pub(crate) mod environment_file_not_sourced;
+pub(crate) mod environment_unbound_variable;
+pub(crate) mod environment_xtrace;
+pub(crate) mod executable_environment_file;
+pub(crate) mod export_command_substitution;
+pub(crate) mod hook_is_directory;
+pub(crate) mod hook_name_never_runs;
+pub(crate) mod invalid_pkg_map_json;
+pub(crate) mod invalid_suppression;
+pub(crate) mod invalid_yaml;
+pub(crate) mod malformed_when;
+pub(crate) mod markdown_docs;
+pub(crate) mod missing_debug_trace;
+pub(crate) mod missing_numeric_prefix;
+pub(crate) mod missing_pipefail;
+pub(crate) mod missing_readme;
+pub(crate) mod missing_set_e;
+pub(crate) mod missing_set_u;
+pub(crate) mod missing_trailing_newline;
+pub(crate) mod non_bin_bash_shebang;
+pub(crate) mod not_executable;
+pub(crate) mod order_tie;
+pub(crate) mod package_installs_bad_phase;
+pub(crate) mod package_installs_bad_value;
+pub(crate) mod package_installs_unknown_key;
+pub(crate) mod package_installs_without_element;
+pub(crate) mod pkg_map_structure;
+pub(crate) mod presence_flag_false;
+pub(crate) mod provides_conflict;
+pub(crate) mod provides_existing_element;
+pub(crate) mod self_dependency;
+pub(crate) mod shebang_not_first_line;
+pub(crate) mod shellcheck;
+pub(crate) mod source_repository_newline;
+pub(crate) mod tab_indent;
+pub(crate) mod unknown_element;
+pub(crate) mod unknown_phase_directory;
+pub(crate) mod unknown_rule_in_config;
+pub(crate) mod unreadable_file;
+pub(crate) mod unsafe_sudo;
+pub(crate) mod unsorted_element_deps;
+pub(crate) mod unstable_expansion;
+pub(crate) mod unused_suppression;
+pub(crate) mod which_command;
+pub(crate) mod whitespace_in_name;
+pub(crate) mod yaml11_scalar;
+
+/// A regular file (or a symlink to one) with readable text.
+pub(crate) fn is_text_file(f: &SourceFile) -> bool {
+    matches!(
+        f.kind,
+        FileKind::File
+            | FileKind::Symlink {
+                dangling: false,
+                ..
+            }
+    ) && f.text.is_some()
+}
+
+/// The phase directory a file sits directly in (`install.d`), if any.
+pub(crate) fn phase_of(f: &SourceFile) -> Option<&'static str> {
+    PHASES
+        .iter()
+        .map(|p| p.dir)
+        .find(|dir| f.is_direct_child_of(dir))
+}
+
+/// A direct child of `environment.d`.
+pub(crate) fn is_environment_file(f: &SourceFile) -> bool {
+    f.is_direct_child_of("environment.d")
+}
+
+/// A file dib-lint treats as a script: its first line starts with `#!`.
+pub(crate) fn is_script(f: &SourceFile) -> bool {
+    is_text_file(f) && f.first_line().is_some_and(|l| l.starts_with("#!"))
+}
+
+/// A bash script whose shell checks apply: a `bash` shebang, or a hook in a phase directory
+/// without a shebang (dib runs those with bash).
+pub(crate) fn is_bash_script(f: &SourceFile) -> bool {
+    is_text_file(f)
+        && match f.first_line() {
+            Some(l) if l.starts_with("#!") => l.contains("bash"),
+            _ => false,
+        }
+}
+
+/// Where a file is dib-lint's loop-1 input: not `.rst`, `.yaml` or `.py`.
+pub(crate) fn in_dib_lint_loop(f: &SourceFile) -> bool {
+    let n = f.name();
+    !(n.ends_with(".rst") || n.ends_with(".yaml") || n.ends_with(".py"))
+}
+
+/// A Python script (dib-lint runs flake8 on these instead of the shell checks).
+pub(crate) fn is_python(f: &SourceFile) -> bool {
+    f.first_line()
+        .is_some_and(|l| l.starts_with("#!") && (l.contains("python") || l.contains("dib-python")))
+}
+
+/// The names of a dependency file: `(name, line number, byte span)`, blank lines skipped.
+pub(crate) fn name_lines(f: &SourceFile) -> Vec<(String, usize, std::ops::Range<usize>)> {
+    f.lines()
+        .filter_map(|(n, line, span)| {
+            let name = line.trim();
+            if name.is_empty() {
+                return None;
+            }
+            let start = span.start + (line.len() - line.trim_start().len());
+            Some((name.to_owned(), n, start..start + name.len()))
+        })
+        .collect()
+}
+
+/// One rule of a package-installs file: the package, its parameter node and the rule mapping
+/// (`None` for a falsy value, which means a plain install).
+pub(crate) struct PackageRule<'a> {
+    pub package: &'a super::yaml::Node,
+    pub mapping: Option<&'a [(super::yaml::Node, super::yaml::Node)]>,
+}
+
+/// The parsed package-installs files of an element: `(file, document)`, with documents that
+/// failed to parse left out (DIB004 reports those).
+pub(crate) fn package_installs(
+    ws: &super::model::Workspace,
+    e: &super::model::LintElement,
+) -> Vec<(super::diagnostic::FileId, Option<super::yaml::Node>)> {
+    ["package-installs.yaml", "package-installs.json"]
+        .iter()
+        .filter_map(|name| ws.find(e, name))
+        .filter_map(|id| {
+            let f = ws.file(id);
+            let text = f.text.as_deref()?;
+            super::yaml::parse(text).ok().map(|doc| (id, doc))
+        })
+        .collect()
+}
+
+/// Every rule of a package-installs document: one per mapping in a list value.
+pub(crate) fn package_rules(doc: &super::yaml::Node) -> Vec<PackageRule<'_>> {
+    use super::yaml::Value;
+    let Value::Map(entries) = &doc.value else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (package, params) in entries {
+        match &params.value {
+            Value::Map(m) => out.push(PackageRule {
+                package,
+                mapping: Some(m),
+            }),
+            Value::Seq(items) => {
+                for item in items {
+                    if let Value::Map(m) = &item.value {
+                        out.push(PackageRule {
+                            package,
+                            mapping: Some(m),
+                        });
+                    }
+                }
+            }
+            _ if params.is_falsy() => out.push(PackageRule {
+                package,
+                mapping: None,
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The value of `key` in a rule mapping.
+pub(crate) fn get<'a>(
+    mapping: &'a [(super::yaml::Node, super::yaml::Node)],
+    key: &str,
+) -> Option<(&'a super::yaml::Node, &'a super::yaml::Node)> {
+    mapping
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(k, v)| (k, v))
+}
+
+/// The span of a YAML node's first token.
+pub(crate) fn node_span(f: &SourceFile, node: &super::yaml::Node) -> std::ops::Range<usize> {
+    let start = node.offset.min(f.bytes.len());
+    let text = f.text.as_deref().unwrap_or("");
+    let end = text[start..]
+        .find(['\n', ':', ','])
+        .map_or(text.len(), |e| start + e);
+    start..end.max(start)
+}

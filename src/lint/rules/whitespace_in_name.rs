@@ -1,0 +1,48 @@
+use crate::lint::diagnostic::{FileId, Severity, Sink};
+use crate::lint::model::Workspace;
+use crate::lint::registry::{Check, Rule};
+
+pub(crate) static RULE: Rule = Rule {
+    code: "DIB307",
+    slug: "whitespace-in-name",
+    legacy: &[],
+    severity: Severity::Error,
+    summary: "file name with whitespace in a directory dib copies into the hooks tree",
+    docs: r"## What it does
+Reports entries with whitespace in their names directly inside an element's top-level
+directories.
+
+## Why is this bad?
+dib copies these directories with `for x in $(ls dir)`, which splits the name into words;
+the copy of the pieces fails and the build stops.
+
+## Example
+```
+install.d/50-my script
+```
+
+## Fix
+Rename it without spaces.
+",
+    check: Check::File(check),
+};
+
+fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
+    let f = ws.file(id);
+    let Some(top) = f.top_dir() else { return };
+    if top == "tests" || top == "__pycache__" || !f.is_direct_child_of(top) {
+        return;
+    }
+    if f.name().chars().any(char::is_whitespace) {
+        sink.report(
+            &RULE,
+            id,
+            None,
+            format!(
+                "`{}` has whitespace in its name: dib's copy breaks on it",
+                f.rel
+            ),
+        )
+        .help("rename it without whitespace");
+    }
+}
