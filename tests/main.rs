@@ -3,6 +3,9 @@
 
 mod common;
 mod deps;
+mod lint_cli;
+mod lint_rules;
 mod order;
 mod order_cli;
+mod props;
 mod upstream;

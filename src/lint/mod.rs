@@ -342,11 +342,17 @@ pub fn filter(
             },
         ));
         for (origin, name) in &config.unknown {
+            // Names from the file are reported at the file; name the flag otherwise.
+            let from = if origin.starts_with("--") {
+                format!("{origin}: ")
+            } else {
+                String::new()
+            };
             sink.report(
                 &rules::unknown_rule_in_config::RULE,
                 id,
                 None,
-                format!("{origin}: `{name}` is not a dibkit rule"),
+                format!("{from}`{name}` is not a dibkit rule"),
             )
             .help("see `dibkit lint --list-rules`");
         }

@@ -145,3 +145,151 @@ pub fn find(name: &str) -> Option<&'static Rule> {
         .copied()
         .find(|r| r.code.eq_ignore_ascii_case(name) || r.slug == name || r.legacy.contains(&name))
 }
+
+/// The rule reference, `docs/rules.md`: generated from the registry, checked by a test.
+#[must_use]
+pub fn reference_markdown() -> String {
+    let mut s = String::from(
+        "# dibkit lint rules\n\n<!-- Generated from src/lint/rules by `DIBKIT_BLESS=1 cargo test rules_md`; do not edit. -->\n\n| code | name | severity | dib-lint | summary |\n|---|---|---|---|---|\n",
+    );
+    for r in RULES {
+        s.push_str(&format!(
+            "| [{code}](#{anchor}) | `{slug}` | {sev} | {legacy} | {summary} |\n",
+            code = r.code,
+            anchor = r.code.to_lowercase(),
+            slug = r.slug,
+            sev = r.severity.as_str(),
+            legacy = r.legacy.join(", "),
+            summary = r.summary.replace('|', "\\|"),
+        ));
+    }
+    for r in RULES {
+        s.push_str(&format!(
+            "\n## {}\n\n`{}`, {} by default",
+            r.code,
+            r.slug,
+            r.severity.as_str()
+        ));
+        if !r.legacy.is_empty() {
+            s.push_str(&format!("; dib-lint: `{}`", r.legacy.join("`, `")));
+        }
+        s.push_str(".\n\n");
+        // Demote the rule's own headings one level under the rule's heading.
+        for line in r.docs.lines() {
+            if let Some(h) = line.strip_prefix("## ") {
+                s.push_str(&format!("### {h}\n"));
+            } else {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_sorted_unique_and_banded() {
+        let codes: Vec<&str> = RULES.iter().map(|r| r.code).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        // `SC` (ShellCheck passthrough) sorts after every DIB code.
+        assert_eq!(
+            codes, sorted,
+            "RULES must be sorted by code, without duplicates"
+        );
+        for r in RULES.iter().filter(|r| r.code != "SC") {
+            assert!(
+                r.code.len() == 6
+                    && r.code.starts_with("DIB")
+                    && r.code[3..].chars().all(|c| c.is_ascii_digit()),
+                "{} is not DIBnnn",
+                r.code
+            );
+        }
+    }
+
+    #[test]
+    fn slugs_and_legacy_names_are_unique_kebab_case() {
+        let mut seen = HashSet::new();
+        for r in RULES {
+            assert!(seen.insert(r.slug), "duplicate slug {}", r.slug);
+            assert!(
+                r.slug
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{} is not kebab-case",
+                r.slug
+            );
+            for l in r.legacy {
+                assert!(seen.insert(l), "legacy name {l} used twice");
+            }
+        }
+    }
+
+    #[test]
+    fn dib_lint_names_are_all_covered() {
+        for name in [
+            "executable",
+            "indent",
+            "sete",
+            "setu",
+            "setpipefail",
+            "dibdebugtrace",
+            "tabindent",
+            "newline",
+            "mddocs",
+            "safe_sudo",
+            "which",
+        ] {
+            assert!(find(name).is_some(), "no rule for dib-lint's {name}");
+        }
+    }
+
+    #[test]
+    fn docs_have_the_required_headings_in_order() {
+        for r in RULES {
+            let mut last = 0;
+            for h in [
+                "## What it does",
+                "## Why is this bad?",
+                "## Example",
+                "## Fix",
+            ] {
+                let pos = r
+                    .docs
+                    .find(h)
+                    .unwrap_or_else(|| panic!("{}: no `{h}`", r.code));
+                assert!(pos >= last, "{}: `{h}` out of order", r.code);
+                last = pos;
+            }
+            assert!(
+                !r.summary.is_empty() && !r.summary.ends_with('.'),
+                "{}: summary",
+                r.code
+            );
+        }
+    }
+
+    #[test]
+    fn rules_md_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md");
+        let want = reference_markdown();
+        if std::env::var_os("DIBKIT_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if have != want {
+            let diff = similar::TextDiff::from_lines(&have, &want)
+                .unified_diff()
+                .header("docs/rules.md", "generated")
+                .to_string();
+            panic!("docs/rules.md is stale; run DIBKIT_BLESS=1 cargo test rules_md\n{diff}");
+        }
+    }
+}

@@ -69,7 +69,7 @@ fn batch(ws: &Workspace, ids: &[FileId], extra: &[&str]) -> Result<Vec<Diagnosti
         .args([
             "--format=json1",
             "--shell=bash",
-            "--severity=warning",
+            "--severity=info",
             "--external-sources",
         ])
         .args(extra)
