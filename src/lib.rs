@@ -4,6 +4,7 @@
 //! - [`deps`]: dependency expansion, as dib's element-info does it but deterministic;
 //! - [`order`]: the hooks-tree and dib-run-parts simulation that yields the execution plan;
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
+//! - [`scaffold`]: element skeletons for `dibkit new`;
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod deps;
 pub mod element;
 pub mod lint;
 pub mod order;
+pub mod scaffold;

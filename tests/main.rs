@@ -5,6 +5,7 @@ mod common;
 mod deps;
 mod lint_cli;
 mod lint_rules;
+mod new;
 mod order;
 mod order_cli;
 mod props;

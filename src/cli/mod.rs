@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod lint;
+pub mod new;
 pub mod order;
 
 /// Tools for diskimage-builder element authors.
@@ -30,6 +31,11 @@ pub enum Command {
     /// Exit status: 0 clean (or warnings only); 1 findings at error level; 2 usage,
     /// configuration or I/O error.
     Lint(lint::Args),
+    /// Create a new element that passes `dibkit lint` from the first commit.
+    ///
+    /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
+    /// template (nothing is written then).
+    New(new::Args),
 }
 
 /// When to colour output.
@@ -77,6 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Order(args) => order::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::New(args) => new::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
