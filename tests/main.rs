@@ -5,6 +5,7 @@ mod common;
 mod deps;
 mod lint_cli;
 mod lint_rules;
+mod lint_upstream;
 mod new;
 mod order;
 mod order_cli;

@@ -162,8 +162,8 @@ pub fn load(
     }
     if let Ok(text) = std::fs::read_to_string("tox.ini") {
         let names = tox_ignores(&text);
-        // dib-lint silently ignores names it does not know (upstream itself uses `set`).
-        let rules: Vec<&'static Rule> = names.iter().filter_map(|n| registry::find(n)).collect();
+        // dib-lint silently ignores names it does not know; dibkit says so (DIB904).
+        let rules = config.resolve(&names, "tox.ini");
         config.ignore.extend(rules);
     }
     if !cli_select.is_empty() {

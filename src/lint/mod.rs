@@ -113,6 +113,7 @@ pub fn load(opts: &Options) -> Result<(Workspace, Library), Error> {
             .unwrap_or_default();
         ws.known.entry(e.name.clone()).or_insert(provides);
     }
+    ws.env_assigned = rules::environment_unbound_variable::assigned_anywhere(&ws);
     Ok((ws, lib))
 }
 
@@ -148,8 +149,7 @@ fn unreadable(ws: &Workspace, sink: &mut Sink) {
             let f = ws.file(id);
             let needs_text = (rules::phase_of(f).is_some() && f.executable())
                 || rules::is_environment_file(f)
-                || matches!(f.name(), "element-deps" | "element-provides" | "pkg-map")
-                || f.name().ends_with(".yaml");
+                || matches!(f.name(), "element-deps" | "element-provides" | "pkg-map");
             match &f.kind {
                 FileKind::Unread { reason } if needs_text => {
                     sink.report(
@@ -343,7 +343,7 @@ pub fn filter(
         ));
         for (origin, name) in &config.unknown {
             // Names from the file are reported at the file; name the flag otherwise.
-            let from = if origin.starts_with("--") {
+            let from = if origin.starts_with("--") || origin == "tox.ini" {
                 format!("{origin}: ")
             } else {
                 String::new()

@@ -27,6 +27,8 @@ pub struct SourceFile {
     /// The content when it is valid UTF-8.
     pub text: Option<String>,
     line_starts: Vec<usize>,
+    /// Shell structure (heredocs, continuations, `set` options), computed on first use.
+    pub(crate) shell: std::sync::OnceLock<super::shell::ShellInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +57,13 @@ impl SourceFile {
             bytes: Vec::new(),
             text: None,
             line_starts: vec![0],
+            shell: std::sync::OnceLock::new(),
         }
     }
 
     /// Sets the content and indexes its lines.
     pub fn set_content(&mut self, bytes: Vec<u8>) {
+        self.shell = std::sync::OnceLock::new();
         self.text = String::from_utf8(bytes.clone()).ok();
         self.line_starts = std::iter::once(0)
             .chain(
@@ -165,6 +169,8 @@ pub struct Workspace {
     /// Names of elements that exist anywhere (lint targets, ELEMENTS_PATH, built-in library),
     /// with what each provides.
     pub known: BTreeMap<String, Vec<String>>,
+    /// Variables some environment.d file of the workspace assigns (computed once on load).
+    pub env_assigned: std::collections::BTreeSet<String>,
 }
 
 impl Workspace {

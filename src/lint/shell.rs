@@ -26,6 +26,8 @@ pub struct CodeLine<'a> {
     pub span: Range<usize>,
     /// Inside a heredoc body: data, not code.
     pub heredoc: bool,
+    /// Inside a `<<-` heredoc body, where leading tabs are stripped (syntax, not indentation).
+    pub tab_heredoc: bool,
     /// Continues the previous line (after a trailing backslash).
     pub continuation: bool,
 }
@@ -71,9 +73,63 @@ pub fn strip_comment(line: &str) -> &str {
     line
 }
 
-/// Every line, marking heredoc bodies and continuation lines.
+/// Per-file shell structure, computed once and cached in the [`SourceFile`].
+#[derive(Debug, Clone, Default)]
+pub struct ShellInfo {
+    /// `(number, span, heredoc, tab_heredoc, continuation)` per line.
+    lines: Vec<(usize, Range<usize>, bool, bool, bool)>,
+    options: SetOptions,
+}
+
+fn info(file: &SourceFile) -> &ShellInfo {
+    file.shell.get_or_init(|| {
+        let lines = scan_lines(file);
+        let options = scan_set_options(&lines);
+        ShellInfo {
+            lines: lines
+                .iter()
+                .map(|l| {
+                    (
+                        l.number,
+                        l.span.clone(),
+                        l.heredoc,
+                        l.tab_heredoc,
+                        l.continuation,
+                    )
+                })
+                .collect(),
+            options,
+        }
+    })
+}
+
+/// Every line, marking heredoc bodies and continuation lines (cached per file).
 #[must_use]
 pub fn code_lines(file: &SourceFile) -> Vec<CodeLine<'_>> {
+    let text = file.text.as_deref().unwrap_or("");
+    info(file)
+        .lines
+        .iter()
+        .map(
+            |(number, span, heredoc, tab_heredoc, continuation)| CodeLine {
+                number: *number,
+                text: &text[span.clone()],
+                span: span.clone(),
+                heredoc: *heredoc,
+                tab_heredoc: *tab_heredoc,
+                continuation: *continuation,
+            },
+        )
+        .collect()
+}
+
+/// The `set` options a script turns on (cached per file).
+#[must_use]
+pub fn options(file: &SourceFile) -> SetOptions {
+    info(file).options
+}
+
+fn scan_lines(file: &SourceFile) -> Vec<CodeLine<'_>> {
     let mut out = Vec::new();
     let mut pending: Vec<(String, bool)> = Vec::new(); // heredoc terminators, strip tabs
     let mut continued = false;
@@ -89,6 +145,7 @@ pub fn code_lines(file: &SourceFile) -> Vec<CodeLine<'_>> {
                 text,
                 span,
                 heredoc: true,
+                tab_heredoc: strip_tabs,
                 continuation: false,
             });
             if candidate == term {
@@ -98,7 +155,7 @@ pub fn code_lines(file: &SourceFile) -> Vec<CodeLine<'_>> {
         }
         let continuation = continued;
         continued = !text.trim_start().starts_with('#') && text.ends_with('\\');
-        if !text.trim_start().starts_with('#') {
+        if text.contains("<<") && !text.trim_start().starts_with('#') {
             pending.extend(heredoc_terminators(strip_comment(text)));
         }
         out.push(CodeLine {
@@ -106,6 +163,7 @@ pub fn code_lines(file: &SourceFile) -> Vec<CodeLine<'_>> {
             text,
             span,
             heredoc: false,
+            tab_heredoc: false,
             continuation,
         });
     }
@@ -157,8 +215,15 @@ pub struct SetOptions {
 /// (`-o errexit`).
 #[must_use]
 pub fn set_options(lines: &[CodeLine<'_>]) -> SetOptions {
+    scan_set_options(lines)
+}
+
+fn scan_set_options(lines: &[CodeLine<'_>]) -> SetOptions {
     let mut opts = SetOptions::default();
     for line in lines.iter().filter(|l| !l.heredoc && !l.is_comment()) {
+        if !line.text.contains("set") {
+            continue;
+        }
         for command in line.code().split([';', '&', '|']) {
             let mut words = command.split_whitespace();
             if words.next() != Some("set") {

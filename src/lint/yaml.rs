@@ -9,6 +9,8 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 pub struct Node {
     pub value: Value,
     pub offset: usize,
+    /// An explicit tag, as written after resolution (`!!int` is `tag:yaml.org,2002:int`).
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,28 +225,41 @@ impl Builder {
     }
 }
 
+fn tag_name(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    tag.map(|t| {
+        if t.handle == "!!" {
+            format!("tag:yaml.org,2002:{}", t.suffix)
+        } else {
+            format!("{}{}", t.handle, t.suffix)
+        }
+    })
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let offset = mark.index();
         match ev {
-            Event::Scalar(text, style, _, _) => self.push(Node {
+            Event::Scalar(text, style, _, tag) => self.push(Node {
                 value: Value::Scalar {
                     text,
                     plain: style == TScalarStyle::Plain,
                 },
                 offset,
+                tag: tag_name(tag),
             }),
-            Event::SequenceStart(..) => self.stack.push((
+            Event::SequenceStart(_, tag) => self.stack.push((
                 Node {
                     value: Value::Seq(Vec::new()),
                     offset,
+                    tag: tag_name(tag),
                 },
                 None,
             )),
-            Event::MappingStart(..) => self.stack.push((
+            Event::MappingStart(_, tag) => self.stack.push((
                 Node {
                     value: Value::Map(Vec::new()),
                     offset,
+                    tag: tag_name(tag),
                 },
                 None,
             )),
@@ -256,16 +271,63 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(_) => self.push(Node {
                 value: Value::Alias,
                 offset,
+                tag: None,
             }),
             _ => {}
         }
     }
 }
 
-/// Parses one YAML document. `Ok(None)` for an empty file (PyYAML gives `None`).
+/// What PyYAML's `safe_load` refuses in a well-formed document: tags it has no constructor
+/// for, tagged values of the wrong form (`!!int abc`), and keys that cannot be hashed (a
+/// sequence or mapping as a key).
+fn safe_load_problem(node: &Node) -> Option<ParseError> {
+    const STD: &str = "tag:yaml.org,2002:";
+    if let Some(tag) = &node.tag {
+        let ok = match (tag.strip_prefix(STD), &node.value) {
+            (Some("str" | "binary" | "timestamp"), Value::Scalar { .. })
+            | (Some("map" | "set"), Value::Map(_))
+            | (Some("seq" | "omap" | "pairs"), Value::Seq(_)) => true,
+            (Some("null"), Value::Scalar { text, .. }) => yaml11_type(text) == ScalarType::Null,
+            (Some("bool"), Value::Scalar { text, .. }) => {
+                matches!(yaml11_type(text), ScalarType::Bool(_))
+            }
+            (Some("int"), Value::Scalar { text, .. }) => yaml11_type(text) == ScalarType::Int,
+            (Some("float"), Value::Scalar { text, .. }) => {
+                matches!(yaml11_type(text), ScalarType::Int | ScalarType::Float)
+            }
+            _ => false,
+        };
+        if !ok {
+            let shown = tag.replace(STD, "!!");
+            return Some(ParseError {
+                message: format!("safe_load cannot construct `{shown}` here"),
+                offset: Some(node.offset),
+            });
+        }
+    }
+    match &node.value {
+        Value::Seq(items) => items.iter().find_map(safe_load_problem),
+        Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+            if matches!(k.value, Value::Seq(_) | Value::Map(_)) {
+                return Some(ParseError {
+                    message: "a sequence or mapping cannot be a mapping key (unhashable in Python)"
+                        .to_owned(),
+                    offset: Some(k.offset),
+                });
+            }
+            safe_load_problem(k).or_else(|| safe_load_problem(v))
+        }),
+        _ => None,
+    }
+}
+
+/// Parses one YAML document as PyYAML's `safe_load` would. `Ok(None)` for an empty file
+/// (PyYAML gives `None`).
 ///
 /// # Errors
-/// Syntax errors, and more than one document (safe_load refuses those).
+/// Syntax errors, more than one document, and what safe_load refuses (unknown tags,
+/// unhashable keys).
 pub fn parse(text: &str) -> Result<Option<Node>, ParseError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
@@ -278,7 +340,10 @@ pub fn parse(text: &str) -> Result<Option<Node>, ParseError> {
         1 => {
             let mut doc = builder.docs.pop().expect("one document");
             to_bytes(text, &mut doc);
-            Ok(Some(doc))
+            match safe_load_problem(&doc) {
+                Some(e) => Err(e),
+                None => Ok(Some(doc)),
+            }
         }
         _ => Err(ParseError {
             message: "more than one YAML document in the file".to_owned(),
@@ -349,6 +414,16 @@ mod tests {
         assert_eq!(entries[1].0.as_str(), Some("git"));
         assert_eq!(entries[1].0.offset, text.find("git").unwrap());
         assert!(entries[1].1.is_falsy());
+    }
+
+    #[test]
+    fn safe_load_refusals() {
+        assert!(parse("wget: !unknown-tag install.d\n").is_err());
+        assert!(parse("x: !!python/name:os.system\n").is_err());
+        assert!(parse("x: !!int abc\n").is_err());
+        assert!(parse("x: !!int 12\n").is_ok());
+        assert!(parse("? [wget, git]\n: install.d\n").is_err());
+        assert!(parse("x: !!str 12\n").is_ok());
     }
 
     #[test]

@@ -94,8 +94,8 @@ const FROM_ELEMENTS: &[&str] = &[
 ];
 
 /// Names some environment.d file of the workspace assigns: in a real set, another element
-/// may well export them first, so they are not reported.
-fn assigned_anywhere(ws: &Workspace) -> BTreeSet<String> {
+/// may well export them first, so they are not reported. Stored in `Workspace::env_assigned`.
+pub(crate) fn assigned_anywhere(ws: &Workspace) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for e in &ws.elements {
         for &id in &e.files {
@@ -117,7 +117,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     if !super::is_environment_file(f) || !super::is_text_file(f) {
         return;
     }
-    let elsewhere = assigned_anywhere(ws);
+    let elsewhere = &ws.env_assigned;
     let mut assigned: BTreeSet<String> = BTreeSet::new();
     let mut in_function = 0usize;
     for line in shell::code_lines(f) {

@@ -31,7 +31,20 @@ Correct the YAML; keep one document per file.
 
 fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     let f = ws.file(id);
-    if !f.name().ends_with(".yaml") || !super::is_text_file(f) {
+    if !f.name().ends_with(".yaml") {
+        return;
+    }
+    if f.text.is_none() && !f.bytes.is_empty() {
+        sink.report(
+            &RULE,
+            id,
+            None,
+            "not valid YAML: the file is not UTF-8 text",
+        )
+        .help("save it as UTF-8");
+        return;
+    }
+    if !super::is_text_file(f) {
         return;
     }
     if let Err(e) = yaml::parse(f.text.as_deref().unwrap_or("")) {

@@ -68,7 +68,7 @@ pub(crate) fn header_fix(ws: &Workspace, id: FileId) -> Option<Fix> {
     let f = ws.file(id);
     let text = f.text.as_deref()?;
     let lines = shell::code_lines(f);
-    let opts = shell::set_options(&lines);
+    let opts = shell::options(f);
     let mut header = String::new();
     if !traces(&lines) {
         header.push_str("if [ \"${DIB_DEBUG_TRACE:-0}\" -gt 0 ]; then\n    set -x\nfi\n");

@@ -45,8 +45,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     if !super::is_bash_script(f) {
         return;
     }
-    let lines = shell::code_lines(f);
-    if !shell::set_options(&lines).pipefail {
+    if !shell::options(f).pipefail {
         let span = f.line_span(1);
         let d = sink.report(
             &RULE,

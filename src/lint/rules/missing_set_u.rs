@@ -45,8 +45,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     if !super::is_bash_script(f) {
         return;
     }
-    let lines = shell::code_lines(f);
-    if !shell::set_options(&lines).nounset {
+    if !shell::options(f).nounset {
         let span = f.line_span(1);
         let d = sink.report(&RULE, id, Some(span), "script does not enable `set -u`");
         d.help("add `set -eu` after the shebang");

@@ -96,7 +96,10 @@ pub(crate) fn is_bash_script(f: &SourceFile) -> bool {
     is_text_file(f)
         && match f.first_line() {
             Some(l) if l.starts_with("#!") => l.contains("bash"),
-            _ => false,
+            // dib-run-parts executes hooks from bash, whose fallback for a file without a
+            // shebang runs it as a bash script.
+            Some(_) => f.executable() && phase_of(f).is_some() && !f.bytes.is_empty(),
+            None => false,
         }
 }
 

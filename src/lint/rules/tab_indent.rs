@@ -37,7 +37,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     }
     let lines = shell::code_lines(f);
     for line in &lines {
-        if line.heredoc && !rst {
+        if line.tab_heredoc && !rst {
             continue;
         }
         let after_spaces = line.text.trim_start_matches(' ');

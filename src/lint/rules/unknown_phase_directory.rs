@@ -83,9 +83,12 @@ fn near_phase(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     let bare = lower.strip_suffix(".d").unwrap_or(&lower);
     let bare = bare.replace("finalize", "finalise").replace('_', "-");
+    // Only `.d` directories and bare phase names count: `boot/` is not a misspelt `root.d`.
+    let dotted = lower.ends_with(".d");
     PHASES.iter().map(|p| p.dir).find(|dir| {
         let want = dir.strip_suffix(".d").unwrap_or(dir);
-        bare == want || strsim::levenshtein(&bare, want) <= 2
+        let limit = if want.len() < 7 { 1 } else { 2 };
+        bare == want || (dotted && strsim::levenshtein(&bare, want) <= limit)
     })
 }
 
@@ -98,6 +101,9 @@ mod tests {
         assert_eq!(super::near_phase("finalize.d"), Some("finalise.d"));
         assert_eq!(super::near_phase("pre_install.d"), Some("pre-install.d"));
         assert_eq!(super::near_phase("static"), None);
+        assert_eq!(super::near_phase("boot"), None);
+        assert_eq!(super::near_phase("post.d"), None);
+        assert_eq!(super::near_phase("rot.d"), Some("root.d"));
         assert_eq!(super::near_phase("os-refresh-config"), None);
     }
 }

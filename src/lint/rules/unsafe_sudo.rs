@@ -37,7 +37,6 @@ const HOST_PHASES: &[&str] = &[
     "post-root.d",
     "block-device.d",
     "pre-finalise.d",
-    "finalise.d",
     "cleanup.d",
 ];
 const OK: &[&str] = &[

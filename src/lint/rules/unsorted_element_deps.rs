@@ -46,9 +46,14 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
     else {
         return;
     };
-    let mut sorted: Vec<String> = super::name_lines(f).into_iter().map(|n| n.0).collect();
+    // Comment lines (an error of their own, DIB205) stay on top, in their order.
+    let (mut lines, mut sorted): (Vec<String>, Vec<String>) = super::name_lines(f)
+        .into_iter()
+        .map(|n| n.0)
+        .partition(|n| n.starts_with('#'));
     sorted.sort();
-    let mut text = sorted.join("\n");
+    lines.extend(sorted);
+    let mut text = lines.join("\n");
     text.push('\n');
     let (a, b) = (&names[pos], &names[pos + 1]);
     sink.report(
