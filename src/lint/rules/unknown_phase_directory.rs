@@ -11,7 +11,10 @@ pub(crate) static RULE: Rule = Rule {
     summary: "directory looks like a phase but is not one, so its scripts never run",
     docs: r"## What it does
 Reports top-level directories whose name is close to one of dib's phase directories
-(`instal.d`, `finalize.d`, `post-install` without `.d`), and phase names used for files.
+(`instal.d`, `finalize.d`, `post-install` without `.d`), other `*.d` directories full of
+executable scripts that no phase runs (`configure.d`), and phase names used for files.
+Directories dib or its elements consume (`environment.d`, `init.d`, `binary-deps.d`,
+`udev.d`, `yum.repos.d`, ...) are left alone.
 
 ## Why is this bad?
 dib runs only the exact phase directories `root.d`, `extra-data.d`, `pre-install.d`,
@@ -38,6 +41,9 @@ const KNOWN: &[&str] = &[
     "init.d",
     "udev.d",
     "yum.repos.d",
+    "modprobe.d",
+    "dracut.conf.d",
+    "dracut-drivers.d",
     "bin",
     "static",
     "test-elements",
@@ -74,8 +80,24 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
                 format!("`{name}/` is not a phase directory: its scripts never run"),
             )
             .help(format!("did you mean `{phase}`?"));
+        } else if name.ends_with(".d") && has_executables(ws, e, name) {
+            sink.report(
+                &RULE,
+                id,
+                None,
+                format!("`{name}/` holds executable scripts but is not a phase directory: dib never runs them"),
+            )
+            .help(format!("phases are: {}", PHASES.iter().map(|p| p.dir).collect::<Vec<_>>().join(", ")));
         }
     }
+}
+
+/// Whether the element's directory `dir` holds executable files directly.
+fn has_executables(ws: &Workspace, e: &LintElement, dir: &str) -> bool {
+    e.files.iter().any(|&id| {
+        let f = ws.file(id);
+        f.is_direct_child_of(dir) && matches!(f.kind, FileKind::File) && f.executable()
+    })
 }
 
 /// The phase a directory name is a near-miss of.
