@@ -5,8 +5,10 @@
 //! - [`order`]: the hooks-tree and dib-run-parts simulation that yields the execution plan;
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
 //! - [`scaffold`]: element skeletons for `dibkit new`;
+//! - [`build`]: the chroot build engine (root only);
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
+pub mod build;
 pub mod cli;
 pub mod deps;
 pub mod element;

@@ -1,6 +1,7 @@
 //! The one integration test binary: CLI behaviour a user sees.
 #![allow(clippy::print_stderr)]
 
+mod build_cli;
 mod common;
 mod deps;
 mod lint_cli;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod build;
 pub mod lint;
 pub mod new;
 pub mod order;
@@ -31,6 +32,14 @@ pub enum Command {
     /// Exit status: 0 clean (or warnings only); 1 findings at error level; 2 usage,
     /// configuration or I/O error.
     Lint(lint::Args),
+    /// Build the elements in a chroot, as disk-image-create does, and export the root
+    /// filesystem (as root).
+    ///
+    /// Exit status: 0 built; 1 the elements do not resolve or the plan cannot run; 2 usage
+    /// or I/O error; 3 a hook failed; 4 the host is not ready (not root, missing tools, too
+    /// little space, output exists); 5 the build machinery failed; 130 interrupted. Mounts,
+    /// the build directory and partial outputs are removed on every path out.
+    Build(build::Args),
     /// Create a new element that passes `dibkit lint` from the first commit.
     ///
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
@@ -82,6 +91,7 @@ impl Failure {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Order(args) => order::run(&args),
+        Command::Build(args) => build::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::New(args) => new::run(&args),
     };

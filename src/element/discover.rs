@@ -474,6 +474,77 @@ pub fn hook_dirs(root: &Root) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// Copies `rel` (a file, symlink or directory) of an element to `dest`, as `cp -a` would:
+/// modes kept, symlinks copied as symlinks, directories merged into an existing `dest`.
+///
+/// # Errors
+/// Reading the element or writing `dest`.
+pub fn copy_out(root: &Root, rel: &str, dest: &Path) -> Result<(), Error> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| Error::Io { path, source }
+    };
+    match root {
+        Root::Disk(dir) => copy_disk(&dir.join(rel), dest).map_err(io(dest)),
+        Root::Builtin(name) => {
+            let base = format!("{name}/{rel}");
+            let Some(top) = builtin::get(&base) else {
+                return Ok(());
+            };
+            write_builtin(top, dest).map_err(io(dest))?;
+            if top.kind == Kind::Dir {
+                let prefix = format!("{base}/");
+                for e in builtin::ENTRIES
+                    .iter()
+                    .filter(|e| e.path.starts_with(&prefix))
+                {
+                    let target = dest.join(&e.path[prefix.len()..]);
+                    write_builtin(e, &target).map_err(io(&target))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_builtin(e: &builtin::Entry, dest: &Path) -> io::Result<()> {
+    match e.kind {
+        Kind::Dir => {
+            fs::create_dir_all(dest)?;
+            fs::set_permissions(dest, fs::Permissions::from_mode(e.mode))
+        }
+        Kind::File => {
+            fs::write(dest, e.data)?;
+            fs::set_permissions(dest, fs::Permissions::from_mode(e.mode))
+        }
+        Kind::Symlink(target) => std::os::unix::fs::symlink(target, dest),
+    }
+}
+
+fn copy_disk(src: &Path, dest: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(src)?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(src)?;
+        if fs::symlink_metadata(dest).is_ok() {
+            fs::remove_file(dest)?;
+        }
+        std::os::unix::fs::symlink(target, dest)
+    } else if ft.is_dir() {
+        fs::create_dir_all(dest)?;
+        fs::set_permissions(dest, meta.permissions())?;
+        let mut entries: Vec<_> = fs::read_dir(src)?.collect::<io::Result<_>>()?;
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
+            copy_disk(&entry.path(), &dest.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        fs::copy(src, dest)?;
+        fs::set_permissions(dest, meta.permissions())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,771 @@
+//! `dibkit build`: runs the elements' scripts for real, on the host and in a chroot, where
+//! and when dib would, and exports the root filesystem. It executes the same [`Plan`] that
+//! `dibkit order` prints. Stages, top to bottom, are in [`run`].
+
+pub mod env;
+pub mod hooks;
+pub mod phase;
+pub mod progress;
+pub mod sys;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::element::discover::Library;
+use crate::element::model::{PHASES, Phase, Root};
+use crate::order::plan::{INSTALL_TYPE_ENV, Plan};
+use phase::{ScriptRecord, Where};
+use progress::Progress;
+use sys::mount::MountStack;
+
+/// Output types this part of the build engine produces.
+pub const TYPES: &[&str] = &["tar"];
+
+/// What to build, in disk-image-create's terms.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub elements: Vec<String>,
+    /// `-o`: the output name, without extension.
+    pub output: PathBuf,
+    pub types: Vec<String>,
+    pub arch: String,
+    pub debug_trace: u32,
+    /// `-p`: packages installed after install.d.
+    pub packages: Vec<String>,
+    pub offline: bool,
+    pub image_cache: Option<PathBuf>,
+    pub logfile: Option<PathBuf>,
+    pub checksum: bool,
+    pub keep_on_error: bool,
+    pub force: bool,
+    pub verbose: bool,
+}
+
+impl Options {
+    /// `IMAGE_NAME`: the output's file name.
+    #[must_use]
+    pub fn image_name(&self) -> String {
+        self.output
+            .file_name()
+            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The file each output type is written to.
+    #[must_use]
+    pub fn output_path(&self, kind: &str) -> PathBuf {
+        let mut p = self.output.clone().into_os_string();
+        p.push(format!(".{kind}"));
+        PathBuf::from(p)
+    }
+
+    #[must_use]
+    pub fn manifest_path(&self) -> PathBuf {
+        self.output_path("manifest.json")
+    }
+
+    #[must_use]
+    pub fn log_path(&self) -> PathBuf {
+        self.logfile
+            .clone()
+            .unwrap_or_else(|| self.output_path("log"))
+    }
+}
+
+/// Why a build stopped. Each maps to an exit status (see `dibkit build --help`).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{phase}/{script} ({element}) failed with exit status {status}")]
+    Hook {
+        phase: String,
+        script: String,
+        element: String,
+        path: PathBuf,
+        status: i32,
+        tail: Vec<String>,
+    },
+    #[error("{0}")]
+    Preflight(String),
+    #[error("interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Failure {
+    /// 3 a hook failed, 4 the host is not ready (preflight), 5 the build machinery failed,
+    /// 130 interrupted.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Hook { .. } => 3,
+            Failure::Preflight(_) => 4,
+            Failure::Other(_) => 5,
+            Failure::Interrupted => 130,
+        }
+    }
+}
+
+/// The build's directories.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// `$TMP_BUILD_DIR`.
+    pub build: PathBuf,
+    pub hooks: PathBuf,
+    /// The image root (`$TMP_MOUNT_PATH`, `$TARGET_ROOT`).
+    pub mnt: PathBuf,
+    pub image_dir: PathBuf,
+    pub image_cache: PathBuf,
+    /// Built-in elements written out for hooks that read element directories.
+    pub builtin_dir: PathBuf,
+    /// `ELEMENTS_PATH` as hooks see it.
+    pub elements_path: String,
+}
+
+/// A build in progress.
+pub struct Build {
+    pub opts: Options,
+    pub plan: Plan,
+    pub paths: Paths,
+    pub env_outside: Vec<(String, String)>,
+    pub env_inside: Vec<(String, String)>,
+    pub mounts: MountStack,
+    pub records: Vec<ScriptRecord>,
+    pub progress: Progress,
+    pub log: File,
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// Host tools a build needs, with the Debian package that has each.
+fn required_tools(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+    let mut tools = vec![("tar", "tar"), ("bash", "bash"), ("find", "findutils")];
+    if plan.elements.iter().any(|e| e.name == "debootstrap") {
+        tools.push(("debootstrap", "debootstrap"));
+    }
+    tools
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// Checks everything that can be checked before touching the host.
+///
+/// # Errors
+/// Not root, missing tools, too little space, or an output in the way.
+pub fn preflight(opts: &Options, plan: &Plan, tmp: &Path) -> Result<(), Failure> {
+    for t in &opts.types {
+        if !TYPES.contains(&t.as_str()) {
+            return Err(Failure::Preflight(format!(
+                "output type `{t}` is not supported yet; this build engine writes: {}",
+                TYPES.join(", ")
+            )));
+        }
+    }
+    if !opts.force {
+        for t in &opts.types {
+            let p = opts.output_path(t);
+            if p.exists() {
+                return Err(Failure::Preflight(format!(
+                    "{} exists; pass --force to replace it",
+                    p.display()
+                )));
+            }
+        }
+    }
+    if !sys::proc::is_root() {
+        return Err(Failure::Preflight(
+            "dibkit build must run as root (it mounts filesystems and enters a chroot)".to_owned(),
+        ));
+    }
+    let missing: Vec<(&str, &str)> = required_tools(plan)
+        .into_iter()
+        .filter(|(t, _)| !on_path(t))
+        .collect();
+    if !missing.is_empty() {
+        let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
+        let mut pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
+        pkgs.dedup();
+        return Err(Failure::Preflight(format!(
+            "missing host tools: {}; install them with `apt-get install {}`",
+            tools.join(", "),
+            pkgs.join(" ")
+        )));
+    }
+    let stat = nix::sys::statvfs::statvfs(tmp)
+        .map_err(|e| Failure::Other(anyhow!("checking free space in {}: {e}", tmp.display())))?;
+    let free = stat.blocks_available() * stat.fragment_size();
+    let need = 2 * 1024 * 1024 * 1024u64;
+    if free < need {
+        return Err(Failure::Preflight(format!(
+            "only {} MiB free in {}; a build needs at least {} MiB (set TMPDIR to a roomier place)",
+            free / 1024 / 1024,
+            tmp.display(),
+            need / 1024 / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// Paths of the set's elements as hooks see them (`IMAGE_ELEMENT_YAML`).
+fn element_paths(lib: &Library, plan: &Plan, builtin_dir: &Path) -> BTreeMap<String, String> {
+    plan.elements
+        .iter()
+        .filter_map(|e| lib.get(&e.name))
+        .map(|e| {
+            let path = match &e.root {
+                Root::Disk(p) => p.display().to_string(),
+                Root::Builtin(name) => builtin_dir.join(name).display().to_string(),
+            };
+            (e.name.clone(), path)
+        })
+        .collect()
+}
+
+/// Runs a whole build. Mounts and the workspace are released on every path out.
+///
+/// # Errors
+/// See [`Failure`].
+pub fn run(
+    opts: Options,
+    lib: &Library,
+    plan: Plan,
+    user_path: &[String],
+) -> Result<Summary, Failure> {
+    let tmp = std::env::var_os("TMP_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    preflight(&opts, &plan, &tmp)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .map_err(|e| Failure::Other(e.into()))?;
+    }
+    let workdir = tempfile::Builder::new()
+        .prefix("dibkit_build.")
+        .tempdir_in(&tmp)
+        .map_err(|e| {
+            Failure::Other(anyhow!(
+                "creating the build directory in {}: {e}",
+                tmp.display()
+            ))
+        })?
+        .keep();
+    let image_cache = opts
+        .image_cache
+        .clone()
+        .or_else(|| std::env::var_os("DIB_IMAGE_CACHE").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+                .join(".cache/image-create")
+        });
+    let builtin_dir = workdir.join("builtin-elements");
+    let mut path_entries: Vec<String> = user_path.to_vec();
+    path_entries.push(builtin_dir.display().to_string());
+    let paths = Paths {
+        hooks: workdir.join("hooks"),
+        mnt: workdir.join("mnt"),
+        image_dir: workdir.join("image"),
+        image_cache,
+        builtin_dir,
+        elements_path: path_entries.join(":"),
+        build: workdir.clone(),
+    };
+    let log_path = opts.log_path();
+    let log = File::create(&log_path)
+        .map_err(|e| Failure::Other(anyhow!("creating log {}: {e}", log_path.display())))?;
+    let mut b = Build {
+        env_outside: Vec::new(),
+        env_inside: Vec::new(),
+        mounts: MountStack::default(),
+        records: Vec::new(),
+        progress: Progress::new(opts.verbose),
+        log,
+        interrupted,
+        opts,
+        plan,
+        paths,
+    };
+    let result = stages(&mut b, lib);
+    // Report the primary error before cleaning up, then release everything in reverse.
+    let keep = result.is_err() && b.opts.keep_on_error;
+    let cleanup = teardown(&mut b, keep);
+    match (result, cleanup) {
+        (Ok(summary), Ok(())) => Ok(summary),
+        (Ok(_), Err(e)) => Err(Failure::Other(e)),
+        (Err(e), cleanup) => {
+            if let Err(c) = cleanup {
+                let _ = writeln!(b.log, "cleanup after the failure also failed: {c:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What a finished build produced.
+#[derive(Debug)]
+pub struct Summary {
+    pub outputs: Vec<PathBuf>,
+    pub manifest: PathBuf,
+    pub log: PathBuf,
+    pub records: Vec<ScriptRecord>,
+    /// Where the plan and what ran differ (scripts added or removed during the build).
+    pub drift: Vec<String>,
+    pub workdir_kept: Option<PathBuf>,
+}
+
+fn check(b: &Build) -> Result<(), Failure> {
+    if b.interrupted.load(Ordering::SeqCst) {
+        Err(Failure::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// The stage list, in order.
+fn stages(b: &mut Build, lib: &Library) -> Result<Summary, Failure> {
+    prepare(b, lib)?;
+    check(b)?;
+    phase::run(b, PHASES[0], &Where::Host { target_root: true })?; // root.d
+    check_root(b)?;
+    enter_chroot_setup(b)?;
+    phase::run(b, PHASES[1], &Where::Host { target_root: false })?; // extra-data.d
+    check(b)?;
+    bind_hooks(b)?;
+    phase::run(b, PHASES[2], &Where::Chroot)?; // pre-install.d
+    phase::run(b, PHASES[3], &Where::Chroot)?; // install.d
+    install_packages(b)?;
+    phase::run(b, PHASES[4], &Where::Chroot)?; // post-install.d
+    unbind_hooks(b)?;
+    phase::run(b, PHASES[5], &Where::Host { target_root: false })?; // post-root.d
+    if b.paths.hooks.join("block-device.d").is_dir() {
+        b.progress
+            .step("block-device.d: skipped (no disk image in a tar build)");
+    }
+    phase::run(b, PHASES[7], &Where::Host { target_root: false })?; // pre-finalise.d
+    bind_hooks(b)?;
+    phase::run(b, PHASES[8], &Where::Chroot)?; // finalise.d
+    unbind_hooks(b)?;
+    phase::run(b, PHASES[9], &Where::Host { target_root: true })?; // cleanup.d
+    leave_chroot(b)?;
+    scrub(b);
+    check(b)?;
+    let outputs = export(b)?;
+    let drift = drift(b);
+    let manifest = write_manifest(b, &outputs, &drift)?;
+    Ok(Summary {
+        outputs,
+        manifest,
+        log: b.opts.log_path(),
+        records: b.records.clone(),
+        drift,
+        workdir_kept: None,
+    })
+}
+
+fn prepare(b: &mut Build, lib: &Library) -> Result<(), Failure> {
+    b.progress.step(&format!(
+        "preparing {} elements in {}",
+        b.plan.elements.len(),
+        b.paths.build.display()
+    ));
+    fs::create_dir_all(&b.paths.mnt).context("creating the image root")?;
+    fs::create_dir_all(&b.paths.image_dir).context("creating the image directory")?;
+    fs::create_dir_all(&b.paths.image_cache)
+        .with_context(|| format!("creating {}", b.paths.image_cache.display()))?;
+    hooks::materialize_builtins(lib, &b.plan, &b.paths.builtin_dir)?;
+    hooks::assemble(lib, &b.plan, &b.paths.hooks)?;
+    let element_paths = element_paths(lib, &b.plan, &b.paths.builtin_dir);
+    let vars = env::dib_vars(&b.plan, &b.paths, &b.opts, &element_paths);
+    b.env_outside = env::outside(&vars, &element_paths);
+    b.env_inside = env::inside(&vars);
+    Ok(())
+}
+
+/// dib's check after root.d: the root must hold something besides lost+found and *tmp.
+fn check_root(b: &Build) -> Result<(), Failure> {
+    let populated = fs::read_dir(&b.paths.mnt).is_ok_and(|rd| {
+        rd.filter_map(Result::ok).any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            !n.starts_with("lost+found") && !n.ends_with("tmp")
+        })
+    });
+    if populated {
+        Ok(())
+    } else {
+        Err(Failure::Other(anyhow!(
+            "root.d left the image root empty: no element of the set provides a root filesystem (did the operating-system element's root.d run?)"
+        )))
+    }
+}
+
+/// After root.d: the host's resolv.conf in, proc/sys/dev mounted, and dib's install-type
+/// environment file written.
+fn enter_chroot_setup(b: &mut Build) -> Result<(), Failure> {
+    let etc = b.paths.mnt.join("etc");
+    fs::create_dir_all(&etc).context("creating etc in the image")?;
+    let resolv = etc.join("resolv.conf");
+    if fs::symlink_metadata(&resolv).is_ok() {
+        fs::rename(&resolv, etc.join("resolv.conf.ORIG"))
+            .context("saving the image's resolv.conf")?;
+    }
+    let host = fs::read("/etc/resolv.conf").unwrap_or_default();
+    fs::write(&resolv, host).context("writing resolv.conf into the image")?;
+    let mnt = b.paths.mnt.clone();
+    b.mounts.fs("proc", &mnt.join("proc"), None)?;
+    b.mounts.fs("sysfs", &mnt.join("sys"), None)?;
+    b.mounts.bind(Path::new("/dev"), &mnt.join("dev"), false)?;
+    // The host's pty instance, so /dev/ptmx (from the /dev bind) and /dev/pts agree.
+    b.mounts
+        .bind(Path::new("/dev/pts"), &mnt.join("dev/pts"), false)?;
+    let env_dir = b.paths.hooks.join("environment.d");
+    fs::create_dir_all(&env_dir).context("creating environment.d")?;
+    let value = std::env::var("DIB_DEFAULT_INSTALLTYPE").unwrap_or_else(|_| "source".into());
+    fs::write(
+        env_dir.join(INSTALL_TYPE_ENV),
+        format!("export DIB_DEFAULT_INSTALLTYPE=${{DIB_DEFAULT_INSTALLTYPE:-\"{value}\"}}\n"),
+    )
+    .context("writing the install-type environment file")?;
+    Ok(())
+}
+
+/// The hooks tree, read-only at /tmp/in_target.d, for the in-chroot phases.
+fn bind_hooks(b: &mut Build) -> Result<(), Failure> {
+    let target = b.paths.mnt.join("tmp/in_target.d");
+    fs::create_dir_all(b.paths.mnt.join("tmp")).context("creating /tmp in the image")?;
+    let hooks = b.paths.hooks.clone();
+    b.mounts.bind(&hooks, &target, true)?;
+    Ok(())
+}
+
+fn unbind_hooks(b: &mut Build) -> Result<(), Failure> {
+    let target = b.paths.mnt.join("tmp/in_target.d");
+    sys::mount::unmount(&target)?;
+    let _ = fs::remove_dir(&target);
+    Ok(())
+}
+
+/// `-p`: install-packages once after install.d, in the chroot.
+fn install_packages(b: &mut Build) -> Result<(), Failure> {
+    if b.opts.packages.is_empty() {
+        return Ok(());
+    }
+    b.progress
+        .step(&format!("install-packages {}", b.opts.packages.join(" ")));
+    let mut cmd = std::process::Command::new("/bin/bash");
+    cmd.arg("-c")
+        .arg("install-packages \"$@\"")
+        .arg("install-packages")
+        .args(&b.opts.packages);
+    cmd.env_clear()
+        .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
+    sys::proc::chroot(&mut cmd, &b.paths.mnt);
+    let out = cmd
+        .output()
+        .context("running install-packages in the chroot")?;
+    b.log
+        .write_all(&out.stdout)
+        .and_then(|()| b.log.write_all(&out.stderr))
+        .context("writing the log")?;
+    if !out.status.success() {
+        return Err(Failure::Hook {
+            phase: "install.d".into(),
+            script: "install-packages (-p)".into(),
+            element: "(command line)".into(),
+            path: PathBuf::from("/usr/local/bin/install-packages"),
+            status: out.status.code().unwrap_or(-1),
+            tail: String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rev()
+                .take(20)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+/// After cleanup.d: the image's own resolv.conf back, the chroot mounts gone.
+fn leave_chroot(b: &mut Build) -> Result<(), Failure> {
+    let etc = b.paths.mnt.join("etc");
+    let resolv = etc.join("resolv.conf");
+    let orig = etc.join("resolv.conf.ORIG");
+    // dib keeps a resolv.conf that a hook turned into a symlink; otherwise it restores.
+    let replaced = fs::symlink_metadata(&resolv).is_ok_and(|m| m.file_type().is_symlink());
+    if replaced {
+        let _ = fs::remove_file(&orig);
+    } else {
+        let _ = fs::remove_file(&resolv);
+        if fs::symlink_metadata(&orig).is_ok() {
+            fs::rename(&orig, &resolv).context("restoring the image's resolv.conf")?;
+        }
+    }
+    b.mounts.close()?;
+    let left = sys::mount::sweep(&b.paths.mnt);
+    if !left.is_empty() {
+        return Err(Failure::Other(anyhow!(
+            "still mounted in the image: {left:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// dib's final scrub: /tmp emptied, logs truncated.
+fn scrub(b: &Build) {
+    let tmp = b.paths.mnt.join("tmp");
+    if let Ok(rd) = fs::read_dir(&tmp) {
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            let _ = if p.is_dir() && !p.is_symlink() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
+    truncate_logs(&b.paths.mnt.join("var/log"));
+}
+
+fn truncate_logs(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.filter_map(Result::ok) {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            truncate_logs(&e.path());
+        } else if ft.is_file() {
+            let _ = File::create(e.path());
+        }
+    }
+}
+
+/// Writes the outputs under temporary names and renames them into place.
+fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
+    let mut outputs = Vec::new();
+    for kind in b.opts.types.clone() {
+        let dest = b.opts.output_path(&kind);
+        b.progress.step(&format!("writing {}", dest.display()));
+        let partial = dest.with_file_name(format!(
+            ".{}.partial",
+            dest.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let status = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&b.paths.mnt)
+            .args(["--numeric-owner", "--xattrs", "--acls", "-cf"])
+            .arg(&partial)
+            .arg(".")
+            .status()
+            .context("running tar")?;
+        if !status.success() {
+            let _ = fs::remove_file(&partial);
+            return Err(Failure::Other(anyhow!(
+                "tar failed with {status} writing {}",
+                dest.display()
+            )));
+        }
+        fs::rename(&partial, &dest).with_context(|| format!("renaming into {}", dest.display()))?;
+        if b.opts.checksum {
+            for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
+                let out = std::process::Command::new(tool)
+                    .arg(&dest)
+                    .output()
+                    .with_context(|| format!("running {tool}"))?;
+                fs::write(b.opts.output_path(&format!("{kind}.{ext}")), out.stdout)
+                    .context("writing a checksum")?;
+            }
+        }
+        outputs.push(dest);
+    }
+    Ok(outputs)
+}
+
+/// Scripts the plan expected that did not run, and scripts that ran but were not planned
+/// (hooks added during the build, e.g. by install-types).
+fn drift(b: &Build) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &b.plan.phases {
+        if p.phase == "block-device.d" {
+            continue;
+        }
+        for s in &p.scripts {
+            if !b
+                .records
+                .iter()
+                .any(|r| r.phase == p.phase && r.script == s.name)
+            {
+                out.push(format!("planned but not run: {}/{}", p.phase, s.name));
+            }
+        }
+    }
+    for r in &b.records {
+        let planned = b
+            .plan
+            .phases
+            .iter()
+            .any(|p| p.phase == r.phase && p.scripts.iter().any(|s| s.name == r.script));
+        if !planned {
+            out.push(format!("ran but not planned: {}/{}", r.phase, r.script));
+        }
+    }
+    out
+}
+
+fn write_manifest(b: &Build, outputs: &[PathBuf], drift: &[String]) -> Result<PathBuf, Failure> {
+    let path = b.opts.manifest_path();
+    let value = serde_json::json!({
+        "elements": b.plan.elements.iter().map(|e| &e.name).collect::<Vec<_>>(),
+        "request": b.plan.request,
+        "outputs": outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
+        "scripts": b.records,
+        "drift": drift,
+    });
+    fs::write(&path, format!("{value:#}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Unmounts everything (ours first, then anything a hook left below the build directory)
+/// and removes the workspace unless it is kept for debugging.
+fn teardown(b: &mut Build, keep: bool) -> Result<()> {
+    let mut problems = Vec::new();
+    if let Err(e) = b.mounts.close() {
+        problems.push(format!("{e:#}"));
+    }
+    let left = sys::mount::sweep(&b.paths.build);
+    if !left.is_empty() {
+        problems.push(format!("could not unmount {left:?}"));
+    }
+    if keep {
+        return if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!(problems.join("; ")))
+        };
+    }
+    // Never delete through a mount: only when nothing is mounted below the workspace.
+    if sys::mount::mounts_below(&b.paths.build).is_empty() {
+        if let Err(e) = fs::remove_dir_all(&b.paths.build) {
+            problems.push(format!("removing {}: {e}", b.paths.build.display()));
+        }
+    } else {
+        problems.push(format!(
+            "left {} in place: something is still mounted in it",
+            b.paths.build.display()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(problems.join("; ")))
+    }
+}
+
+/// The phase list as shown by `--dry-run`, with the host-side steps between phases.
+#[must_use]
+pub fn dry_run(plan: &Plan, opts: &Options) -> String {
+    let mut s = String::new();
+    let step = |s: &mut String, t: &str| s.push_str(&format!("  - {t}\n"));
+    s.push_str(&format!(
+        "build {} ({})\n",
+        opts.image_name(),
+        opts.types.join(", ")
+    ));
+    step(
+        &mut s,
+        "preflight: root, host tools, 2 GiB free, outputs absent (or --force)",
+    );
+    step(
+        &mut s,
+        "assemble the hooks tree; write built-in elements out for IMAGE_ELEMENT_YAML",
+    );
+    for p in &plan.phases {
+        let phase = Phase::find(p.phase).expect("plan phases are phases");
+        match p.phase {
+            "extra-data.d" => step(
+                &mut s,
+                "swap in the host's resolv.conf; mount proc, sys, dev, dev/pts; write environment.d/11-dib-install-type.bash",
+            ),
+            "pre-install.d" | "finalise.d" => {
+                step(&mut s, "bind the hooks tree read-only at /tmp/in_target.d");
+            }
+            "post-install.d" if !opts.packages.is_empty() => {}
+            _ => {}
+        }
+        if p.phase == "post-install.d" && !opts.packages.is_empty() {
+            step(
+                &mut s,
+                &format!("install-packages {}", opts.packages.join(" ")),
+            );
+        }
+        let where_ = if phase.chroot {
+            "in chroot"
+        } else {
+            "on the host"
+        };
+        if p.phase == "block-device.d" {
+            step(
+                &mut s,
+                "block-device.d: skipped (no disk image in a tar build)",
+            );
+            continue;
+        }
+        if !p.exists {
+            step(&mut s, &format!("{}: no element has it", p.phase));
+            continue;
+        }
+        let names: Vec<String> = p
+            .scripts
+            .iter()
+            .map(|x| format!("{} ({})", x.name, x.element))
+            .collect();
+        step(
+            &mut s,
+            &format!(
+                "{} {where_}: {}",
+                p.phase,
+                if names.is_empty() {
+                    "(no scripts)".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    }
+    step(
+        &mut s,
+        "restore resolv.conf; unmount everything below the build directory",
+    );
+    step(&mut s, "empty /tmp, truncate /var/log");
+    for t in &opts.types {
+        step(
+            &mut s,
+            &format!(
+                "write {} (temporary name, then rename)",
+                opts.output_path(t).display()
+            ),
+        );
+    }
+    step(
+        &mut s,
+        &format!(
+            "write {} and {}",
+            opts.manifest_path().display(),
+            opts.log_path().display()
+        ),
+    );
+    s
+}

@@ -1,0 +1,159 @@
+//! Mounts owned by a stack that unmounts them in reverse order, retrying while busy, and a
+//! sweep that removes anything still mounted below the build directory (elements may mount
+//! things themselves, as dib's do).
+
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// Mounts made by this build, newest last.
+#[derive(Debug, Default)]
+pub struct MountStack {
+    mounts: Vec<PathBuf>,
+}
+
+impl MountStack {
+    fn push(&mut self, target: &Path) {
+        self.mounts.push(target.to_path_buf());
+    }
+
+    /// Mounts a filesystem of `fstype` (`proc`, `sysfs`, `devpts`) on `target`.
+    pub fn fs(&mut self, fstype: &str, target: &Path, data: Option<&str>) -> Result<()> {
+        std::fs::create_dir_all(target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        mount(
+            Some(fstype),
+            target,
+            Some(fstype),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            data,
+        )
+        .with_context(|| format!("mounting {fstype} on {}", target.display()))?;
+        self.push(target);
+        Ok(())
+    }
+
+    /// Bind-mounts `source` on `target`, read-only if asked.
+    pub fn bind(&mut self, source: &Path, target: &Path, read_only: bool) -> Result<()> {
+        std::fs::create_dir_all(target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        mount(
+            Some(source),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind-mounting {} on {}", source.display(), target.display()))?;
+        self.push(target);
+        // Keep the mount out of the host's shared propagation group.
+        let _ = mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        );
+        if read_only {
+            mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .with_context(|| format!("making {} read-only", target.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Unmounts everything, newest first.
+    pub fn close(&mut self) -> Result<()> {
+        let mut first_error = None;
+        while let Some(target) = self.mounts.pop() {
+            if let Err(e) = unmount(&target) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for MountStack {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Unmounts `target`, retrying while it is busy, then detaching it lazily.
+pub fn unmount(target: &Path) -> Result<()> {
+    for _ in 0..20 {
+        match umount2(target, MntFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY) => sleep(Duration::from_millis(100)),
+            Err(e) => return Err(e).with_context(|| format!("unmounting {}", target.display())),
+        }
+    }
+    umount2(target, MntFlags::MNT_DETACH)
+        .with_context(|| format!("unmounting {} (still busy after 2 s)", target.display()))
+}
+
+/// Mount points at or below `dir`, deepest first, from /proc/self/mountinfo.
+pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let dir = dir.to_string_lossy().into_owned();
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|m| m == &dir || m.starts_with(&format!("{dir}/")))
+        .map(PathBuf::from)
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    out.dedup();
+    out
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap_or(b'?');
+            out.push(char::from(v));
+            i += 4;
+        } else {
+            out.push(char::from(b[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Unmounts everything below `dir` (deepest first). Returns what could not be unmounted.
+#[must_use]
+pub fn sweep(dir: &Path) -> Vec<PathBuf> {
+    let mut left = Vec::new();
+    for m in mounts_below(dir) {
+        if unmount(&m).is_err() {
+            left.push(m);
+        }
+    }
+    left
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_unescape() {
+        assert_eq!(super::unescape(r"/a\040b"), "/a b");
+        assert_eq!(super::unescape("/plain"), "/plain");
+    }
+}

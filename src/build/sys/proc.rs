@@ -1,0 +1,25 @@
+//! Running a command inside the image root: chroot and chdir in the child, just before exec.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Makes `cmd` run with `root` as its root directory and `/` as its working directory.
+pub fn chroot(cmd: &mut Command, root: &Path) {
+    let root = root.to_path_buf();
+    // SAFETY: the closure runs in the forked child before exec and only calls chroot(2) and
+    // chdir(2), which are async-signal-safe; `root` was allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::chroot(&root).map_err(std::io::Error::from)?;
+            nix::unistd::chdir("/").map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+}
+
+/// Whether this process runs as root.
+#[must_use]
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -1,0 +1,233 @@
+//! `dibkit build`: a real chroot build of the elements, exported as a root filesystem tar.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::Failure;
+use super::order::{library, resolve_failure};
+use crate::build::{self, Options};
+use crate::deps::expand;
+use crate::order::simulate;
+
+#[derive(Debug, clap::Args)]
+#[command(help_expected = true)]
+pub struct Args {
+    /// Elements to build, as for disk-image-create.
+    #[arg(required = true, value_name = "ELEMENT")]
+    pub elements: Vec<String>,
+
+    /// Output name, without extension (`-o rootfs` writes rootfs.tar).
+    #[arg(short = 'o', value_name = "NAME", default_value = "image")]
+    pub output: PathBuf,
+
+    /// Output types, comma-separated. This build engine writes `tar`.
+    #[arg(
+        short = 't',
+        value_delimiter = ',',
+        value_name = "TYPES",
+        default_value = "tar"
+    )]
+    pub types: Vec<String>,
+
+    /// Target architecture [default: $ARCH, else the host's in dib's spelling].
+    #[arg(short = 'a', value_name = "ARCH")]
+    pub arch: Option<String>,
+
+    /// Trace hooks (`DIB_DEBUG_TRACE`); repeat for more.
+    #[arg(short = 'x', action = clap::ArgAction::Count)]
+    pub trace: u8,
+
+    /// Do not add the `base` element.
+    #[arg(short = 'n')]
+    pub skip_base: bool,
+
+    /// Packages to install after install.d (comma-separated).
+    #[arg(short = 'p', value_delimiter = ',', value_name = "PACKAGES")]
+    pub packages: Vec<String>,
+
+    /// Do not refresh caches from the network (`DIB_OFFLINE=1`).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Cache directory (`DIB_IMAGE_CACHE`) [default: ~/.cache/image-create].
+    #[arg(long, value_name = "DIR")]
+    pub image_cache: Option<PathBuf>,
+
+    /// Full build log [default: NAME.log beside the output].
+    #[arg(long, value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
+
+    /// Write .sha256 and .md5 files beside each output.
+    #[arg(long)]
+    pub checksum: bool,
+
+    /// Show the plan and the host steps, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Keep the build directory after a failure, and print where it is.
+    #[arg(long)]
+    pub keep_on_error: bool,
+
+    /// Replace existing outputs.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Show the hooks' output as they run (it always goes to the log).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Colon-separated element directories, first wins (overrides $ELEMENTS_PATH).
+    #[arg(long, value_name = "PATH")]
+    pub elements_path: Option<String>,
+
+    /// Built-in library: `embedded` (default), `none`, or a directory used in its place.
+    #[arg(long, value_name = "embedded|none|DIR", default_value = "embedded")]
+    pub builtins: String,
+}
+
+/// dib's ARCH default: the host's architecture in Debian's spelling.
+fn host_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "powerpc64" => "ppc64el",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Runs `dibkit build`.
+pub fn run(args: &Args) -> Result<u8, Failure> {
+    let (mut lib, entries) = library(args.elements_path.as_deref(), &args.builtins)?;
+    let arch = args
+        .arch
+        .clone()
+        .or_else(|| std::env::var("ARCH").ok().filter(|a| !a.is_empty()))
+        .unwrap_or_else(host_arch);
+    let request = expand::form_request(&args.elements, args.skip_base, &arch);
+    let io = |e: crate::element::discover::Error| {
+        Failure::usage(e.to_string(), Some(e.hint().to_owned()))
+    };
+    let outcome = expand::expand(&request, &mut lib).map_err(io)?;
+    if let Err(e) = &outcome.result {
+        return Err(resolve_failure(e, &mut lib));
+    }
+    let plan = simulate::plan(&lib, &outcome).map_err(io)?;
+    if plan.is_fatal() {
+        let problems: Vec<String> = plan
+            .problems
+            .iter()
+            .filter(|p| p.severity == crate::order::plan::Severity::Error)
+            .map(|p| p.message.clone())
+            .collect();
+        return Err(Failure {
+            code: 1,
+            message: problems.join("; "),
+            notes: Vec::new(),
+            hint: Some(
+                "`dibkit order` shows the plan; `dibkit lint --elements ...` explains each problem"
+                    .to_owned(),
+            ),
+        });
+    }
+    let opts = Options {
+        elements: args.elements.clone(),
+        output: args.output.clone(),
+        types: args.types.clone(),
+        arch,
+        debug_trace: u32::from(args.trace)
+            + std::env::var("DIB_DEBUG_TRACE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        packages: args.packages.clone(),
+        offline: args.offline,
+        image_cache: args.image_cache.clone(),
+        logfile: args.logfile.clone(),
+        checksum: args.checksum,
+        keep_on_error: args.keep_on_error,
+        force: args.force,
+        verbose: args.verbose,
+    };
+    if args.dry_run {
+        let mut text = crate::order::render::table(&plan, None);
+        text.push('\n');
+        text.push_str(&build::dry_run(&plan, &opts));
+        anstream::AutoStream::auto(std::io::stdout())
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::usage(format!("writing output: {e}"), None))?;
+        return Ok(0);
+    }
+    let log = opts.log_path();
+    match build::run(opts, &lib, plan, &entries) {
+        Ok(summary) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "\nphase            script                                   element                seconds"
+            );
+            let mut total = 0.0;
+            for r in &summary.records {
+                total += r.seconds;
+                let _ = writeln!(
+                    err,
+                    "{:<16} {:<40} {:<22} {:>7.1}",
+                    r.phase, r.script, r.element, r.seconds
+                );
+            }
+            let _ = writeln!(err, "{:<80} {total:>7.1}", "total in scripts");
+            for d in &summary.drift {
+                let _ = writeln!(err, "note: {d}");
+            }
+            for o in &summary.outputs {
+                let _ = writeln!(err, "wrote {}", o.display());
+            }
+            let _ = writeln!(
+                err,
+                "manifest {}, log {}",
+                summary.manifest.display(),
+                summary.log.display()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            let mut notes = Vec::new();
+            let message = match &e {
+                build::Failure::Hook {
+                    phase,
+                    script,
+                    element,
+                    path,
+                    status,
+                    tail,
+                } => {
+                    notes.push(format!("script {}", path.display()));
+                    if !tail.is_empty() {
+                        notes.push(format!(
+                            "last lines of its output:\n    {}",
+                            tail.join("\n    ")
+                        ));
+                    }
+                    format!(
+                        "{phase}/{script} from element `{element}` failed with exit status {status}"
+                    )
+                }
+                other => format!("{other:#}"),
+            };
+            let hint = match &e {
+                build::Failure::Preflight(_) => None,
+                _ => Some(format!("the full log is {}", log.display())),
+            };
+            Err(Failure {
+                code,
+                message,
+                notes,
+                hint,
+            })
+        }
+    }
+}

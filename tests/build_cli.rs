@@ -1,0 +1,119 @@
+//! `dibkit build` checks that happen before anything is touched: these need no root, no
+//! network and no time. The real builds are in tests/e2e.rs.
+
+use crate::common::{dibkit, fixtures, run_normalized, settings};
+
+fn snap(name: &str, cmd: &mut assert_cmd::Command, tmp: &std::path::Path) {
+    let text = run_normalized(cmd, &[(tmp, "[TMP]")]);
+    settings().bind(|| insta::assert_snapshot!(name, text));
+}
+
+#[test]
+fn dry_run_shows_plan_and_host_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd2 = dibkit();
+    cmd2.current_dir(tmp.path()).args([
+        "build",
+        "--dry-run",
+        "debian-minimal",
+        "openssh-server",
+        "-o",
+        "rootfs",
+    ]);
+    snap("build-dry-run", &mut cmd2, tmp.path());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "dry run wrote files"
+    );
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("rootfs.tar"), "keep me").unwrap();
+    let mut cmd = dibkit();
+    cmd.current_dir(tmp.path())
+        .args(["build", "debian-minimal", "-o", "rootfs"]);
+    snap("build-output-exists", &mut cmd, tmp.path());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("rootfs.tar")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn unsupported_type_is_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = dibkit();
+    cmd.current_dir(tmp.path())
+        .args(["build", "debian-minimal", "-t", "qcow2", "-o", "img"]);
+    snap("build-unsupported-type", &mut cmd, tmp.path());
+}
+
+#[test]
+fn missing_host_tool_names_the_package() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // The root check comes first; covered by not_root_is_refused.
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = dibkit();
+    // debootstrap lives in /usr/sbin: leave it off PATH.
+    cmd.current_dir(tmp.path())
+        .env("PATH", "/usr/bin:/bin")
+        .args(["build", "debian-minimal", "-o", "img"]);
+    snap("build-missing-tool", &mut cmd, tmp.path());
+}
+
+#[test]
+fn not_root_is_refused() {
+    let runuser = std::path::Path::new("/usr/sbin/runuser");
+    if !nix::unistd::geteuid().is_root() || !runuser.exists() {
+        let mut cmd = dibkit();
+        let tmp = tempfile::tempdir().unwrap();
+        cmd.current_dir(tmp.path())
+            .args(["build", "debian-minimal", "-o", "img"]);
+        if !nix::unistd::geteuid().is_root() {
+            cmd.assert()
+                .code(4)
+                .stderr(predicates::str::contains("must run as root"));
+        }
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = std::process::Command::new(runuser)
+        .args(["-u", "nobody", "--"])
+        .arg(env!("CARGO_BIN_EXE_dibkit"))
+        .args(["build", "debian-minimal", "-o"])
+        .arg(tmp.path().join("img"))
+        .env_remove("ELEMENTS_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must run as root"));
+}
+
+#[test]
+fn fatal_plan_is_refused_before_building() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = dibkit();
+    cmd.current_dir(tmp.path())
+        .env("ELEMENTS_PATH", fixtures().join("order/duplicate/elements"))
+        .args([
+            "build",
+            "--builtins",
+            "none",
+            "-n",
+            "os",
+            "one",
+            "two",
+            "-o",
+            "img",
+        ]);
+    snap("build-fatal-plan", &mut cmd, tmp.path());
+}

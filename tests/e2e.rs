@@ -1,0 +1,223 @@
+//! End-to-end builds, as root, with the network to the Debian mirror. They run only with
+//! `DIBKIT_E2E=1` (set by `.ci/run`); otherwise each test prints why it is skipped.
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn enabled(name: &str) -> bool {
+    if std::env::var("DIBKIT_E2E").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("skipping {name}: set DIBKIT_E2E=1 (needs root and the Debian mirror)");
+    false
+}
+
+fn dibkit() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dibkit"));
+    cmd.env_remove("ELEMENTS_PATH").env("NO_COLOR", "1");
+    cmd
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build/elements")
+}
+
+/// Nothing of a build may survive it: no mount, no build directory.
+fn assert_nothing_left(tmp: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let ours: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains("dibkit_build."))
+        .collect();
+    assert!(ours.is_empty(), "mounts left behind: {ours:?}");
+    let dirs: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dibkit_build."))
+        .collect();
+    assert!(dirs.is_empty(), "build directories left behind: {dirs:?}");
+}
+
+fn tar_list(tar: &Path) -> Vec<String> {
+    let out = Command::new("tar").arg("-tf").arg(tar).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn tar_read(tar: &Path, member: &str) -> String {
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(tar)
+        .arg(member)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `debian-minimal openssh-server devuser` to a root filesystem tar: the plan ran exactly,
+/// the user and key are in, nothing is left behind.
+#[test]
+fn debian_rootfs_with_ssh_and_devuser() {
+    if !enabled("debian_rootfs_with_ssh_and_devuser") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("id.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDibkitTestKeyOnly dibkit@test\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out/rootfs");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = dibkit()
+        .args(["build", "debian-minimal", "openssh-server", "devuser", "-o"])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .env("DIB_DEV_USER_AUTHORIZED_KEYS", &key)
+        .env("DIB_DEV_USER_PWDLESS_SUDO", "yes")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "build failed; log: {}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    let tar = out.with_extension("tar");
+    let files = tar_list(&tar);
+    for want in [
+        "./etc/debian_version",
+        "./usr/sbin/sshd",
+        "./home/devuser/.ssh/authorized_keys",
+        "./usr/local/bin/install-packages",
+    ] {
+        assert!(
+            files.iter().any(|f| f == want),
+            "{want} missing from the tar"
+        );
+    }
+    assert!(tar_read(&tar, "./home/devuser/.ssh/authorized_keys").contains("dibkit@test"));
+    assert!(tar_read(&tar, "./etc/passwd").contains("devuser:"));
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.starts_with("./tmp/") && f != "./tmp/"),
+        "/tmp was not emptied"
+    );
+    // The manifest records every planned script, and nothing else.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.with_extension("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["drift"], serde_json::json!([]), "{manifest}");
+    let plan = dibkit()
+        .args([
+            "order",
+            "--format",
+            "json",
+            "debian-minimal",
+            "openssh-server",
+            "devuser",
+        ])
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned: usize = plan["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["phase"] != "block-device.d")
+        .map(|p| p["scripts"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(manifest["scripts"].as_array().unwrap().len(), planned);
+    assert!(
+        manifest["scripts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == 0)
+    );
+    assert_nothing_left(tmp.path());
+}
+
+/// A failing hook: exit status 3, its phase, element and output named, no partial output.
+#[test]
+fn failing_hook_stops_the_build_cleanly() {
+    if !enabled("failing_hook_stops_the_build_cleanly") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("failed");
+    let result = dibkit()
+        .args(["build", "debian-minimal", "fails-in-install", "-o"])
+        .arg(&out)
+        .env("ELEMENTS_PATH", fixtures())
+        .env("TMPDIR", tmp.path())
+        .env("DIB_DEBIAN_KERNEL", "none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("install.d/50-fails-in-install from element `fails-in-install` failed with exit status 7"), "{stderr}");
+    assert!(stderr.contains("about to fail on purpose"), "{stderr}");
+    assert!(!out.with_extension("tar").exists());
+    assert!(
+        std::fs::read_to_string(out.with_extension("log"))
+            .unwrap()
+            .contains("about to fail on purpose")
+    );
+    assert_nothing_left(tmp.path());
+}
+
+/// SIGTERM during install.d: exit 130, hooks killed, mounts and workspace gone.
+#[test]
+fn interrupted_build_leaves_nothing_behind() {
+    if !enabled("interrupted_build_leaves_nothing_behind") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("interrupted");
+    let mut child = dibkit()
+        .args(["build", "debian-minimal", "slow-install", "-o"])
+        .arg(&out)
+        .env("ELEMENTS_PATH", fixtures())
+        .env("TMPDIR", tmp.path())
+        .env("DIB_DEBIAN_KERNEL", "none")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = out.with_extension("log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("slow-install: waiting")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "install.d never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "build ended early: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Mounted while the hook runs...
+    assert!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains("dibkit_build.")
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!out.with_extension("tar").exists());
+    // ...and nothing after.
+    assert_nothing_left(tmp.path());
+}
