@@ -4,6 +4,7 @@
 //! - [`deps`]: dependency expansion, as dib's element-info does it but deterministic;
 //! - [`order`]: the hooks-tree and dib-run-parts simulation that yields the execution plan;
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
+//! - [`packages`]: package-installs and pkg-map semantics;
 //! - [`scaffold`]: element skeletons for `dibkit new`;
 //! - [`build`]: the chroot build engine (root only);
 //! - [`cli`]: the command line, the only place that writes to the terminal.
@@ -14,4 +15,5 @@ pub mod deps;
 pub mod element;
 pub mod lint;
 pub mod order;
+pub mod packages;
 pub mod scaffold;

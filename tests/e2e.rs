@@ -221,3 +221,60 @@ fn interrupted_build_leaves_nothing_behind() {
     // ...and nothing after.
     assert_nothing_left(tmp.path());
 }
+
+/// The example CI worker: package-installs and pkg-map installed its packages (`java`
+/// mapped to Debian's JDK), and the jenkins user has the key and passwordless sudo.
+#[test]
+fn jenkins_slave_example() {
+    if !enabled("jenkins_slave_example") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("jenkins.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJenkinsTestKeyOnly jenkins@test\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("js");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/elements");
+    let status = dibkit()
+        .args(["build", "debian-minimal", "jenkins-slave", "-o"])
+        .arg(&out)
+        .env("ELEMENTS_PATH", &examples)
+        .env("TMPDIR", tmp.path())
+        .env("DIB_DEBIAN_KERNEL", "none")
+        .env("JENKINS_PUBLIC_SSH_KEY_PATH", &key)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "build failed; log: {}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    let tar = out.with_extension("tar");
+    let files = tar_list(&tar);
+    for want in [
+        "./usr/bin/git",
+        "./usr/bin/curl",
+        "./usr/bin/gcc",
+        "./usr/bin/java",
+        "./home/jenkins/.ssh/authorized_keys",
+    ] {
+        assert!(
+            files.iter().any(|f| f == want),
+            "{want} missing from the tar"
+        );
+    }
+    assert!(tar_read(&tar, "./home/jenkins/.ssh/authorized_keys").contains("jenkins@test"));
+    let sudoers: String = files
+        .iter()
+        .filter(|f| f.starts_with("./etc/sudoers.d/"))
+        .map(|f| tar_read(&tar, f))
+        .collect();
+    assert!(
+        sudoers.contains("jenkins") && sudoers.contains("NOPASSWD"),
+        "{sudoers}"
+    );
+    assert_nothing_left(tmp.path());
+}

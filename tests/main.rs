@@ -10,5 +10,6 @@ mod lint_upstream;
 mod new;
 mod order;
 mod order_cli;
+mod packages_cli;
 mod props;
 mod upstream;

@@ -117,15 +117,9 @@ fn generated_elements_are_snapshotted_and_lint_clean() {
         new(tmp.path(), args).assert().code(0);
         let el = tmp.path().join(name);
         settings().bind(|| insta::assert_snapshot!(format!("new-{name}"), dump(&el)));
-        // `package-installs` is not built in yet: resolve it from an ELEMENTS_PATH entry, as
-        // users of upstream dib's library do.
         let out = dibkit()
             .current_dir(tmp.path())
             .args(["lint", "--format", "concise", name])
-            .env(
-                "ELEMENTS_PATH",
-                crate::common::fixtures().join("new/extra-elements"),
-            )
             .output()
             .unwrap();
         assert_eq!(

@@ -79,6 +79,10 @@ pub fn dib_vars(
     v.insert("TMP_MOUNT_PATH".into(), paths.mnt.display().to_string());
     v.insert("DIB_ARGS".into(), opts.elements.join(" "));
     v.insert("DEBIAN_FRONTEND".into(), "noninteractive".into());
+    // The package-installs and pkg-map elements call back into dibkit on the host.
+    if let Ok(exe) = std::env::current_exe() {
+        v.insert("DIBKIT".into(), exe.display().to_string());
+    }
     v
 }
 

@@ -68,6 +68,7 @@ pub fn assemble(lib: &Library, plan: &Plan, hooks: &Path) -> Result<()> {
 /// Writes every element of the set that lives in the embedded library to `dir`, so hooks
 /// that read element directories (`IMAGE_ELEMENT_YAML`, pkg-map) find real paths.
 pub fn materialize_builtins(lib: &Library, plan: &Plan, dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for pe in &plan.elements {
         let element = lib
             .get(&pe.name)

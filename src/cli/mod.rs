@@ -11,6 +11,7 @@ pub mod build;
 pub mod lint;
 pub mod new;
 pub mod order;
+pub mod packages;
 
 /// Tools for diskimage-builder element authors.
 #[derive(Debug, Parser)]
@@ -40,6 +41,12 @@ pub enum Command {
     /// little space, output exists); 5 the build machinery failed; 130 interrupted. Mounts,
     /// the build directory and partial outputs are removed on every path out.
     Build(build::Args),
+    /// Show what package-installs installs and removes in each phase, after every rule and
+    /// pkg-map (the engine of the package-installs and pkg-map elements).
+    ///
+    /// Exit status: 0 resolved; 1 the set or its package-installs files make dib fail;
+    /// 2 usage or I/O error.
+    Packages(packages::Args),
     /// Create a new element that passes `dibkit lint` from the first commit.
     ///
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
@@ -94,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::New(args) => new::run(&args),
+        Command::Packages(args) => packages::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -487,7 +487,11 @@ pub fn copy_out(root: &Root, rel: &str, dest: &Path) -> Result<(), Error> {
     match root {
         Root::Disk(dir) => copy_disk(&dir.join(rel), dest).map_err(io(dest)),
         Root::Builtin(name) => {
-            let base = format!("{name}/{rel}");
+            let base = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}/{rel}")
+            };
             let Some(top) = builtin::get(&base) else {
                 return Ok(());
             };
@@ -562,5 +566,42 @@ mod tests {
         assert_eq!(normalize("a/b", "../c").as_deref(), Some("a/c"));
         assert_eq!(normalize("a", "../../c"), None);
         assert_eq!(normalize("a", "/abs"), None);
+    }
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    /// A whole built-in element is written out with its modes.
+    #[test]
+    fn builtin_element_copies_out_whole() {
+        let Some(name) = builtin::element_names().next() else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join(name);
+        copy_out(&Root::Builtin(name.to_owned()), "", &dest).unwrap();
+        assert!(dest.join("README.rst").is_file());
+        let hooks = builtin::ENTRIES
+            .iter()
+            .filter(|e| {
+                e.path.starts_with(&format!("{name}/"))
+                    && e.kind == Kind::File
+                    && e.mode & 0o111 != 0
+            })
+            .count();
+        let mut copied = 0;
+        for e in builtin::ENTRIES
+            .iter()
+            .filter(|e| e.path.starts_with(&format!("{name}/")) && e.kind == Kind::File)
+        {
+            let p = tmp.path().join(e.path);
+            assert!(p.is_file(), "{}", p.display());
+            if fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0 {
+                copied += 1;
+            }
+        }
+        assert_eq!(copied, hooks);
     }
 }
