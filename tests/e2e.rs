@@ -173,52 +173,132 @@ fn failing_hook_stops_the_build_cleanly() {
     assert_nothing_left(tmp.path());
 }
 
-/// SIGTERM during install.d: exit 130, hooks killed, mounts and workspace gone.
+/// Interrupts a build in each phase it runs (SIGINT and SIGTERM in turn): exit 130, the
+/// hook's processes killed, no mount, no workspace, no output.
 #[test]
-fn interrupted_build_leaves_nothing_behind() {
-    if !enabled("interrupted_build_leaves_nothing_behind") {
+fn interrupted_build_leaves_nothing_behind_in_any_phase() {
+    if !enabled("interrupted_build_leaves_nothing_behind_in_any_phase") {
+        return;
+    }
+    let phases = [
+        "root.d",
+        "extra-data.d",
+        "pre-install.d",
+        "install.d",
+        "post-install.d",
+        "post-root.d",
+        "pre-finalise.d",
+        "finalise.d",
+        "cleanup.d",
+    ];
+    for (i, phase) in phases.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("interrupted");
+        let mut child = dibkit()
+            .args(["build", "debian-minimal", "probe", "-o"])
+            .arg(&out)
+            .env("ELEMENTS_PATH", fixtures())
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEBIAN_KERNEL", "none")
+            .env("DIB_PROBE_PAUSE", phase)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let log = out.with_extension("log");
+        let marker = format!("probe: paused in {phase}");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(&marker)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(900),
+                "{phase} never started"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "build ended before {phase}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let signal = if i % 2 == 0 {
+            nix::sys::signal::Signal::SIGTERM
+        } else {
+            nix::sys::signal::Signal::SIGINT
+        };
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{phase}");
+        assert!(!out.with_extension("tar").exists(), "{phase}: output left");
+        assert_nothing_left(tmp.path());
+        // The paused hook was killed with its build.
+        let ps = Command::new("pgrep")
+            .args(["-f", "sleep 600"])
+            .output()
+            .unwrap();
+        assert!(
+            ps.stdout.is_empty(),
+            "{phase}: the hook survived the interrupt"
+        );
+    }
+}
+
+/// The probe element's hooks record themselves: the order they ran in, phase by phase,
+/// is exactly `dibkit order`'s plan.
+#[test]
+fn executed_order_equals_the_plan() {
+    if !enabled("executed_order_equals_the_plan") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("interrupted");
-    let mut child = dibkit()
-        .args(["build", "debian-minimal", "slow-install", "-o"])
+    let out = tmp.path().join("probe");
+    let status = dibkit()
+        .args(["build", "debian-minimal", "probe", "-o"])
         .arg(&out)
         .env("ELEMENTS_PATH", fixtures())
         .env("TMPDIR", tmp.path())
         .env("DIB_DEBIAN_KERNEL", "none")
-        .stderr(std::process::Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
-    let log = out.with_extension("log");
-    let start = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("slow-install: waiting")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(900),
-            "install.d never started"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "build ended early: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    // Mounted while the hook runs...
     assert!(
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .contains("dibkit_build.")
+        status.success(),
+        "{}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
     );
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    assert!(!out.with_extension("tar").exists());
-    // ...and nothing after.
+    let recorded: Vec<String> = tar_read(&out.with_extension("tar"), "./var/lib/dibkit-probe")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let plan = dibkit()
+        .args(["order", "--format", "json", "debian-minimal", "probe"])
+        .env("ELEMENTS_PATH", fixtures())
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned: Vec<String> = plan["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let phase = p["phase"].as_str().unwrap().to_owned();
+            p["scripts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["element"] == "probe" && s["name"] != "99-probe-pause")
+                .map(move |s| format!("{phase} {}", s["name"].as_str().unwrap()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(recorded, planned);
+    assert!(recorded.len() >= 35, "{recorded:?}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.with_extension("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["drift"], serde_json::json!([]));
     assert_nothing_left(tmp.path());
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)]
 
 mod build_cli;
+mod build_hooks;
 mod common;
 mod deps;
 mod lint_cli;

@@ -237,7 +237,7 @@ pub fn run(
     lib: &Library,
     plan: Plan,
     user_path: &[String],
-) -> Result<Summary, Failure> {
+) -> Result<Summary, Box<Failed>> {
     let tmp = std::env::var_os("TMP_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     preflight(&opts, &plan, &tmp)?;
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -299,15 +299,35 @@ pub fn run(
     // Report the primary error before cleaning up, then release everything in reverse.
     let keep = result.is_err() && b.opts.keep_on_error;
     let cleanup = teardown(&mut b, keep);
+    let kept = keep.then(|| b.paths.build.clone());
     match (result, cleanup) {
         (Ok(summary), Ok(())) => Ok(summary),
-        (Ok(_), Err(e)) => Err(Failure::Other(e)),
-        (Err(e), cleanup) => {
+        (Ok(_), Err(e)) => Err(Box::new(Failed {
+            failure: Failure::Other(e),
+            kept,
+        })),
+        (Err(failure), cleanup) => {
             if let Err(c) = cleanup {
                 let _ = writeln!(b.log, "cleanup after the failure also failed: {c:#}");
             }
-            Err(e)
+            Err(Box::new(Failed { failure, kept }))
         }
+    }
+}
+
+/// A failed build, and the build directory when `--keep-on-error` kept it.
+#[derive(Debug)]
+pub struct Failed {
+    pub failure: Failure,
+    pub kept: Option<PathBuf>,
+}
+
+impl From<Failure> for Box<Failed> {
+    fn from(failure: Failure) -> Self {
+        Box::new(Failed {
+            failure,
+            kept: None,
+        })
     }
 }
 

@@ -4,10 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Failure;
-use super::order::{library, resolve_failure};
+use super::request::RequestArgs;
 use crate::build::{self, Options};
-use crate::deps::expand;
-use crate::order::simulate;
 
 #[derive(Debug, clap::Args)]
 #[command(help_expected = true)]
@@ -29,17 +27,9 @@ pub struct Args {
     )]
     pub types: Vec<String>,
 
-    /// Target architecture [default: $ARCH, else the host's in dib's spelling].
-    #[arg(short = 'a', value_name = "ARCH")]
-    pub arch: Option<String>,
-
     /// Trace hooks (`DIB_DEBUG_TRACE`); repeat for more.
     #[arg(short = 'x', action = clap::ArgAction::Count)]
     pub trace: u8,
-
-    /// Do not add the `base` element.
-    #[arg(short = 'n')]
-    pub skip_base: bool,
 
     /// Packages to install after install.d (comma-separated).
     #[arg(short = 'p', value_delimiter = ',', value_name = "PACKAGES")]
@@ -77,44 +67,14 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Colon-separated element directories, first wins (overrides $ELEMENTS_PATH).
-    #[arg(long, value_name = "PATH")]
-    pub elements_path: Option<String>,
-
-    /// Built-in library: `embedded` (default), `none`, or a directory used in its place.
-    #[arg(long, value_name = "embedded|none|DIR", default_value = "embedded")]
-    pub builtins: String,
-}
-
-/// dib's ARCH default: the host's architecture in Debian's spelling.
-fn host_arch() -> String {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "powerpc64" => "ppc64el",
-        other => other,
-    }
-    .to_owned()
+    #[command(flatten)]
+    pub request: RequestArgs,
 }
 
 /// Runs `dibkit build`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
-    let (mut lib, entries) = library(args.elements_path.as_deref(), &args.builtins)?;
-    let arch = args
-        .arch
-        .clone()
-        .or_else(|| std::env::var("ARCH").ok().filter(|a| !a.is_empty()))
-        .unwrap_or_else(host_arch);
-    let request = expand::form_request(&args.elements, args.skip_base, &arch);
-    let io = |e: crate::element::discover::Error| {
-        Failure::usage(e.to_string(), Some(e.hint().to_owned()))
-    };
-    let outcome = expand::expand(&request, &mut lib).map_err(io)?;
-    if let Err(e) = &outcome.result {
-        return Err(resolve_failure(e, &mut lib));
-    }
-    let plan = simulate::plan(&lib, &outcome).map_err(io)?;
+    let (lib, entries, plan) = args.request.plan(&args.elements)?;
+    let arch = args.request.arch();
     if plan.is_fatal() {
         let problems: Vec<String> = plan
             .problems
@@ -167,9 +127,11 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(
                 err,
-                "\nphase            script                                   element                seconds"
+                "\n{:<16} {:<40} {:<22} {:>7}",
+                "phase", "script", "element", "seconds"
             );
             let mut total = 0.0;
+            let mut phases: Vec<(String, f64, usize)> = Vec::new();
             for r in &summary.records {
                 total += r.seconds;
                 let _ = writeln!(
@@ -177,8 +139,24 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                     "{:<16} {:<40} {:<22} {:>7.1}",
                     r.phase, r.script, r.element, r.seconds
                 );
+                match phases.last_mut() {
+                    Some((p, secs, n)) if *p == r.phase => {
+                        *secs += r.seconds;
+                        *n += 1;
+                    }
+                    _ => phases.push((r.phase.clone(), r.seconds, 1)),
+                }
             }
-            let _ = writeln!(err, "{:<80} {total:>7.1}", "total in scripts");
+            let _ = writeln!(err, "\n{:<16} {:>8} {:>8}", "phase", "scripts", "seconds");
+            for (p, secs, n) in &phases {
+                let _ = writeln!(err, "{p:<16} {n:>8} {secs:>8.1}");
+            }
+            let _ = writeln!(
+                err,
+                "{:<16} {:>8} {total:>8.1}",
+                "total",
+                summary.records.len()
+            );
             for d in &summary.drift {
                 let _ = writeln!(err, "note: {d}");
             }
@@ -193,9 +171,16 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             );
             Ok(0)
         }
-        Err(e) => {
+        Err(failed) => {
+            let build::Failed { failure: e, kept } = *failed;
             let code = e.exit_code();
             let mut notes = Vec::new();
+            if let Some(dir) = &kept {
+                notes.push(format!(
+                    "kept the build directory {} (--keep-on-error); unmounted",
+                    dir.display()
+                ));
+            }
             let message = match &e {
                 build::Failure::Hook {
                     phase,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use super::request::RequestArgs;
 use super::{Color, Failure};
-use crate::element::discover::{self, Builtins};
 use crate::lint::diagnostic::Severity;
 use crate::lint::registry::{self, Check, RULES};
 use crate::lint::{self, config, fix, render};
@@ -38,21 +38,9 @@ pub struct Args {
     #[arg(long, value_name = "ELEMENT", num_args = 1..)]
     pub elements: Option<Vec<String>>,
 
-    /// Colon-separated element directories for resolving names (overrides $ELEMENTS_PATH).
-    #[arg(long, value_name = "PATH")]
-    pub elements_path: Option<String>,
-
-    /// Built-in library: `embedded` (default), `none`, or a directory used in its place.
-    #[arg(long, value_name = "embedded|none|DIR", default_value = "embedded")]
-    pub builtins: String,
-
-    /// With --elements: do not add `base` (as disk-image-create -n).
-    #[arg(short = 'n', long)]
-    pub skip_base: bool,
-
-    /// With --elements: target architecture for the `vm` rule [default: $ARCH or the host's].
-    #[arg(short = 'a', long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    /// Where element names resolve, and how `--elements` forms its request.
+    #[command(flatten)]
+    pub request: RequestArgs,
 
     /// Output format [default: github under GitHub Actions, else full].
     #[arg(long, value_enum)]
@@ -187,25 +175,13 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     }
     let config = config::load(config_path.as_deref(), &args.select, &args.ignore)
         .map_err(|e| Failure::usage(e.to_string(), Some("see `dibkit lint --help`".to_owned())))?;
-    let from_env = std::env::var("ELEMENTS_PATH").ok();
-    let spec = args.elements_path.as_deref().or(from_env.as_deref());
-    let builtins = match args.builtins.as_str() {
-        "embedded" => Builtins::Embedded,
-        "none" => Builtins::None,
-        dir => Builtins::Dir(PathBuf::from(dir)),
-    };
     let opts = lint::Options {
         targets: args.paths.clone(),
         set: args.elements.clone(),
-        elements_path: discover::split_path(spec),
-        builtins: Some(builtins),
-        skip_base: args.skip_base,
-        arch: args.arch.clone().unwrap_or_else(|| {
-            std::env::var("ARCH")
-                .ok()
-                .filter(|a| !a.is_empty())
-                .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
-        }),
+        elements_path: args.request.entries(),
+        builtins: Some(args.request.builtins()),
+        skip_base: args.request.skip_base,
+        arch: args.request.arch(),
         shellcheck: args.shellcheck,
     };
     let lint_error = |e: lint::Error| match e {

@@ -12,6 +12,7 @@ pub mod lint;
 pub mod new;
 pub mod order;
 pub mod packages;
+pub mod request;
 
 /// Tools for diskimage-builder element authors.
 #[derive(Debug, Parser)]

@@ -1,13 +1,13 @@
 //! `dibkit order`: resolve a request and print the execution plan.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use super::request::{RequestArgs, io};
 use super::{Color, Failure};
 use crate::deps::expand::{self, ResolveError};
-use crate::element::discover::{self, Builtins, Library};
+use crate::element::discover::Library;
 use crate::element::model::Phase;
 use crate::order::{render, simulate};
 
@@ -28,22 +28,8 @@ pub struct Args {
     #[arg(required = true, value_name = "ELEMENT")]
     pub elements: Vec<String>,
 
-    /// Colon-separated element directories, first wins (overrides $`ELEMENTS_PATH`).
-    #[arg(long, value_name = "PATH")]
-    pub elements_path: Option<String>,
-
-    /// Built-in library appended after the path: `embedded` (default), `none`, or a directory
-    /// used in its place (e.g. an installed upstream dib's elements directory).
-    #[arg(long, value_name = "embedded|none|DIR", default_value = "embedded")]
-    pub builtins: String,
-
-    /// Do not add the `base` element (disk-image-create -n).
-    #[arg(short = 'n', long)]
-    pub skip_base: bool,
-
-    /// Target architecture; decides what the `vm` rule adds [default: $ARCH, else the host's].
-    #[arg(short = 'a', long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -60,32 +46,6 @@ pub struct Args {
     /// When to use colour.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-}
-
-/// Resolves the library named by the arguments and the environment.
-pub(crate) fn library(
-    elements_path: Option<&str>,
-    builtins: &str,
-) -> Result<(Library, Vec<String>), Failure> {
-    let from_env = std::env::var("ELEMENTS_PATH").ok();
-    let spec = elements_path.or(from_env.as_deref());
-    let entries = discover::split_path(spec);
-    let builtins = match builtins {
-        "embedded" => Builtins::Embedded,
-        "none" => Builtins::None,
-        dir => Builtins::Dir(PathBuf::from(dir)),
-    };
-    let lib = discover::discover(&entries, &builtins).map_err(|e| {
-        let hint = e.hint().to_owned();
-        let message = match (&e, builtins) {
-            (discover::Error::NotADirectory { entry }, Builtins::Dir(d)) if *entry == d => {
-                format!("--builtins '{entry}' is not a directory")
-            }
-            _ => e.to_string(),
-        };
-        Failure::usage(message, Some(hint))
-    })?;
-    Ok((lib, entries))
 }
 
 /// Turns a resolution failure into the user-facing error (exit status 1).
@@ -192,13 +152,6 @@ fn did_you_mean(name: &str, lib: &Library) -> Option<String> {
         .map(|(_, k)| k.clone())
 }
 
-fn default_arch() -> String {
-    std::env::var("ARCH")
-        .ok()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
-}
-
 /// Runs `dibkit order`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
     let phase = match &args.phase {
@@ -214,10 +167,9 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             )
         })?),
     };
-    let (mut lib, _) = library(args.elements_path.as_deref(), &args.builtins)?;
-    let arch = args.arch.clone().unwrap_or_else(default_arch);
-    let request = expand::form_request(&args.elements, args.skip_base, &arch);
-    let io = |e: discover::Error| Failure::usage(e.to_string(), Some(e.hint().to_owned()));
+    let (mut lib, _) = args.request.library()?;
+    let request =
+        expand::form_request(&args.elements, args.request.skip_base, &args.request.arch());
     let outcome = expand::expand(&request, &mut lib).map_err(io)?;
     if let Err(e) = &outcome.result {
         let mut failure = resolve_failure(e, &mut lib);

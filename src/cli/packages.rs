@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 
 use super::Failure;
-use super::order::{library, resolve_failure};
-use crate::deps::expand;
+use super::request::RequestArgs;
 use crate::element::discover::{self, Builtins, Library};
-use crate::order::simulate;
 use crate::packages::{self, Declarations, PHASES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,34 +41,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub pkg_map_dir: Option<PathBuf>,
 
-    /// Colon-separated element directories, first wins (overrides $ELEMENTS_PATH).
-    #[arg(long, value_name = "PATH")]
-    pub elements_path: Option<String>,
-
-    /// Built-in library: `embedded` (default), `none`, or a directory used in its place.
-    #[arg(long, value_name = "embedded|none|DIR", default_value = "embedded")]
-    pub builtins: String,
-
-    /// Do not add the `base` element.
-    #[arg(short = 'n', long)]
-    pub skip_base: bool,
-
-    /// Target architecture [default: $ARCH, else the host's in dib's spelling].
-    #[arg(short = 'a', long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-fn host_arch() -> String {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-    .to_owned()
 }
 
 /// Sources the set's environment.d files in order, as dib does before extra-data.d, and
@@ -200,20 +176,8 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         names.sort();
         (lib, names, std::env::vars().collect::<BTreeMap<_, _>>())
     } else {
-        let (mut lib, _) = library(args.elements_path.as_deref(), &args.builtins)?;
-        let arch = args
-            .arch
-            .clone()
-            .or_else(|| std::env::var("ARCH").ok().filter(|a| !a.is_empty()))
-            .unwrap_or_else(host_arch);
-        let request = expand::form_request(&args.elements, args.skip_base, &arch);
-        let io = |e: discover::Error| Failure::usage(e.to_string(), Some(e.hint().to_owned()));
-        let outcome = expand::expand(&request, &mut lib).map_err(io)?;
-        if let Err(e) = &outcome.result {
-            return Err(resolve_failure(e, &mut lib));
-        }
-        let plan = simulate::plan(&lib, &outcome).map_err(io)?;
-        let env = sourced_env(&lib, &plan, &arch)?;
+        let (lib, _, plan) = args.request.plan(&args.elements)?;
+        let env = sourced_env(&lib, &plan, &args.request.arch())?;
         let names = plan.elements.iter().map(|e| e.name.clone()).collect();
         (lib, names, env)
     };

@@ -511,7 +511,27 @@ pub fn copy_out(root: &Root, rel: &str, dest: &Path) -> Result<(), Error> {
     }
 }
 
+/// Refuses to merge a directory into `dest` when `dest` is a symlink: following it could
+/// write outside the tree being assembled. A file or link replaces an existing link.
+fn guard_dest(dest: &Path, is_dir: bool) -> io::Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(dest) {
+        if meta.file_type().is_symlink() {
+            if is_dir {
+                return Err(io::Error::other(format!(
+                    "{} is a symlink another element ships; refusing to merge a directory through it",
+                    dest.display()
+                )));
+            }
+            fs::remove_file(dest)?;
+        } else if !is_dir && meta.is_file() {
+            fs::remove_file(dest)?;
+        }
+    }
+    Ok(())
+}
+
 fn write_builtin(e: &builtin::Entry, dest: &Path) -> io::Result<()> {
+    guard_dest(dest, e.kind == Kind::Dir)?;
     match e.kind {
         Kind::Dir => {
             fs::create_dir_all(dest)?;
@@ -528,6 +548,7 @@ fn write_builtin(e: &builtin::Entry, dest: &Path) -> io::Result<()> {
 fn copy_disk(src: &Path, dest: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(src)?;
     let ft = meta.file_type();
+    guard_dest(dest, ft.is_dir())?;
     if ft.is_symlink() {
         let target = fs::read_link(src)?;
         if fs::symlink_metadata(dest).is_ok() {

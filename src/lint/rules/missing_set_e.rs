@@ -1,7 +1,6 @@
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::Workspace;
 use crate::lint::registry::{Check, Rule};
-use crate::lint::shell;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB102",
@@ -41,16 +40,5 @@ set -o pipefail
 };
 
 fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
-    let f = ws.file(id);
-    if !super::is_bash_script(f) {
-        return;
-    }
-    if !shell::options(f).errexit {
-        let span = f.line_span(1);
-        let d = sink.report(&RULE, id, Some(span), "script does not enable `set -e`");
-        d.help("add `set -eu` after the shebang");
-        if let Some(fix) = super::missing_debug_trace::header_fix(ws, id) {
-            d.fix = Some(fix);
-        }
-    }
+    super::check_set_option(ws, id, sink, &RULE, |o| o.errexit, "set -e", "set -eu");
 }

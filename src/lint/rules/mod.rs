@@ -206,3 +206,28 @@ pub(crate) fn node_span(f: &SourceFile, node: &super::yaml::Node) -> std::ops::R
         .map_or(text.len(), |e| start + e);
     start..end.max(start)
 }
+
+/// The shared check of DIB102-DIB104: a bash script must turn on the `set` option `enabled`
+/// reads; the fix inserts dib's standard header.
+pub(crate) fn check_set_option(
+    ws: &super::model::Workspace,
+    id: super::diagnostic::FileId,
+    sink: &mut super::diagnostic::Sink,
+    rule: &'static super::registry::Rule,
+    enabled: fn(super::shell::SetOptions) -> bool,
+    what: &str,
+    insert: &str,
+) {
+    let f = ws.file(id);
+    if !is_bash_script(f) || enabled(super::shell::options(f)) {
+        return;
+    }
+    let d = sink.report(
+        rule,
+        id,
+        Some(f.line_span(1)),
+        format!("script does not enable `{what}`"),
+    );
+    d.help(format!("add `{insert}` after the shebang"));
+    d.fix = missing_debug_trace::header_fix(ws, id);
+}
