@@ -6,12 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn enabled(name: &str) -> bool {
+/// Builds share the machine's mounts, the image cache and the apt cache, and the checks
+/// below look at every mount: one build at a time, however the harness schedules tests.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn enabled(name: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     if std::env::var("DIBKIT_E2E").as_deref() == Ok("1") {
-        return true;
+        return Some(
+            SERIAL
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
     eprintln!("skipping {name}: set DIBKIT_E2E=1 (needs root and the Debian mirror)");
-    false
+    None
 }
 
 fn dibkit() -> Command {
@@ -62,9 +70,9 @@ fn tar_read(tar: &Path, member: &str) -> String {
 /// the user and key are in, nothing is left behind.
 #[test]
 fn debian_rootfs_with_ssh_and_devuser() {
-    if !enabled("debian_rootfs_with_ssh_and_devuser") {
+    let Some(_serial) = enabled("debian_rootfs_with_ssh_and_devuser") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("id.pub");
     std::fs::write(
@@ -147,9 +155,9 @@ fn debian_rootfs_with_ssh_and_devuser() {
 /// A failing hook: exit status 3, its phase, element and output named, no partial output.
 #[test]
 fn failing_hook_stops_the_build_cleanly() {
-    if !enabled("failing_hook_stops_the_build_cleanly") {
+    let Some(_serial) = enabled("failing_hook_stops_the_build_cleanly") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("failed");
     let result = dibkit()
@@ -177,9 +185,9 @@ fn failing_hook_stops_the_build_cleanly() {
 /// hook's processes killed, no mount, no workspace, no output.
 #[test]
 fn interrupted_build_leaves_nothing_behind_in_any_phase() {
-    if !enabled("interrupted_build_leaves_nothing_behind_in_any_phase") {
+    let Some(_serial) = enabled("interrupted_build_leaves_nothing_behind_in_any_phase") else {
         return;
-    }
+    };
     let phases = [
         "root.d",
         "extra-data.d",
@@ -249,9 +257,9 @@ fn interrupted_build_leaves_nothing_behind_in_any_phase() {
 /// is exactly `dibkit order`'s plan.
 #[test]
 fn executed_order_equals_the_plan() {
-    if !enabled("executed_order_equals_the_plan") {
+    let Some(_serial) = enabled("executed_order_equals_the_plan") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("probe");
     let status = dibkit()
@@ -306,9 +314,9 @@ fn executed_order_equals_the_plan() {
 /// mapped to Debian's JDK), and the jenkins user has the key and passwordless sudo.
 #[test]
 fn jenkins_slave_example() {
-    if !enabled("jenkins_slave_example") {
+    let Some(_serial) = enabled("jenkins_slave_example") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("jenkins.pub");
     std::fs::write(

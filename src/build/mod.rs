@@ -298,6 +298,8 @@ pub fn run(
     let result = stages(&mut b, lib);
     // Report the primary error before cleaning up, then release everything in reverse.
     let keep = result.is_err() && b.opts.keep_on_error;
+    b.progress
+        .status("unmounting and removing the build directory");
     let cleanup = teardown(&mut b, keep);
     let kept = keep.then(|| b.paths.build.clone());
     match (result, cleanup) {

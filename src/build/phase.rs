@@ -171,8 +171,16 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
                 status.code().unwrap_or(-1),
             ),
         };
+        // Point at the element's own file; the hooks tree is gone after cleanup.
+        let path = b
+            .plan
+            .phases
+            .iter()
+            .find(|p| p.phase == phase.dir)
+            .and_then(|p| p.scripts.iter().find(|s| s.name == script))
+            .map_or_else(|| dir.join(&script), |s| std::path::PathBuf::from(&s.path));
         return Err(Failure::Hook {
-            path: dir.join(&script),
+            path,
             phase: phase.dir.to_owned(),
             script,
             element,

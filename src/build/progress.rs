@@ -1,12 +1,14 @@
-//! What the user sees while a build runs: one status line on a terminal (phase, script,
-//! element, elapsed), plain lines otherwise, and the timing table at the end.
+//! What the user sees while a build runs: on a terminal an indicatif spinner line (phase,
+//! script, element, elapsed), plain lines otherwise; the timing table is printed by the CLI.
 
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Progress reporting on stderr.
 pub struct Progress {
-    tty: bool,
+    bar: Option<ProgressBar>,
     start: Instant,
     pub verbose: bool,
 }
@@ -14,8 +16,17 @@ pub struct Progress {
 impl Progress {
     #[must_use]
     pub fn new(verbose: bool) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
         Self {
-            tty: std::io::stderr().is_terminal(),
+            bar,
             start: Instant::now(),
             verbose,
         }
@@ -25,51 +36,63 @@ impl Progress {
         format!("{:>6.1}s", self.start.elapsed().as_secs_f64())
     }
 
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
     /// A build step that is not a script (mounting, exporting).
     pub fn step(&self, text: &str) {
-        self.line(&format!("{} {text}", self.elapsed()), true);
+        self.line(&format!("{} {text}", self.elapsed()));
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_owned());
+        }
     }
 
     /// A script starts.
     pub fn script(&self, phase: &str, index: usize, total: usize, name: &str, element: &str) {
-        let text = format!(
-            "{} {phase} [{index}/{total}] {name} ({element})",
-            self.elapsed()
-        );
-        self.line(&text, !self.tty || self.verbose);
+        let text = format!("{phase} [{index}/{total}] {name} ({element})");
+        match &self.bar {
+            Some(bar) => {
+                if self.verbose {
+                    bar.println(format!("{} {text}", self.elapsed()));
+                }
+                bar.set_message(text);
+            }
+            None => self.line(&format!("{} {text}", self.elapsed())),
+        }
     }
 
     /// Output of a script (shown only with --verbose).
     pub fn output(&self, line: &str) {
         if self.verbose {
-            self.clear();
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "    {line}");
+            self.line(&format!("    {line}"));
         }
     }
 
-    fn clear(&self) {
-        if self.tty {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+    /// A transient status on the spinner line (nothing on a plain stream).
+    pub fn status(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_owned());
         }
     }
 
-    /// On a terminal a transient line is overwritten by the next one; `keep` keeps it.
-    fn line(&self, text: &str, keep: bool) {
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(err, "\r\x1b[K{text}");
-            if keep {
-                let _ = writeln!(err);
-            }
-            let _ = err.flush();
-        } else {
-            let _ = writeln!(err, "{text}");
-        }
-    }
-
-    /// Ends a transient line.
+    /// Clears the spinner line (before the summary or an error).
     pub fn finish(&self) {
-        self.clear();
+        if let Some(bar) = &self.bar {
+            bar.set_message(String::new());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
