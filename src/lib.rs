@@ -6,9 +6,11 @@
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
 //! - [`packages`]: package-installs and pkg-map semantics;
 //! - [`scaffold`]: element skeletons for `dibkit new`;
+//! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`build`]: the chroot build engine (root only);
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
+pub mod blockdev;
 pub mod build;
 pub mod cli;
 pub mod deps;

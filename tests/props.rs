@@ -104,3 +104,24 @@ proptest! {
         let _ = dibkit::lint::fix::apply(&mut ws, &config, true);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The block-device configuration parser answers every input with a config or an error.
+    #[test]
+    fn blockdev_config_never_panics(text in "[-a-z0-9_:%/ \\n\\[\\],'\"]{0,300}") {
+        if let Ok(c) = dibkit::blockdev::config::parse(&text) {
+            let _ = c.order();
+            let _ = c.fstab();
+            for i in 0..c.partitionings.len() {
+                let _ = dibkit::blockdev::layout::place(&c, i, 1 << 30);
+            }
+        }
+    }
+
+    #[test]
+    fn size_specs_never_panic(spec in "\\PC{0,16}") {
+        let _ = dibkit::blockdev::size::parse(&spec);
+    }
+}
