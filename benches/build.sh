@@ -21,6 +21,12 @@ VENV="$ROOT/target/upstream/venv"
 command -v sudo >/dev/null || apt-get install -y sudo >/dev/null
 command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
 
+# Upstream's debian-minimal points apt at a separate security host by default; on machines
+# that reach only the main mirror, use that mirror's -security sibling path. The mirror is
+# debootstrap's own default, read from its script (no host name is written here).
+mirror=${DIB_DISTRIBUTION_MIRROR:-$(sed -n 's/^DEF_MIRROR="\(.*\)"$/\1/p' "$(command -v debootstrap)")}
+export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-${mirror%/*}/debian-security}
+
 WORK="$ROOT/target/bench/build"
 rm -rf "$WORK"
 mkdir -p "$WORK"

@@ -7,10 +7,12 @@
 //! - [`packages`]: package-installs and pkg-map semantics;
 //! - [`scaffold`]: element skeletons for `dibkit new`;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
+//! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`build`]: the chroot build engine (root only);
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
 pub mod blockdev;
+pub mod boot;
 pub mod build;
 pub mod cli;
 pub mod deps;

@@ -34,7 +34,7 @@ fn existing_output_needs_force() {
     std::fs::write(tmp.path().join("rootfs.tar"), "keep me").unwrap();
     let mut cmd = dibkit();
     cmd.current_dir(tmp.path())
-        .args(["build", "debian-minimal", "-o", "rootfs"]);
+        .args(["build", "debian-minimal", "-t", "tar", "-o", "rootfs"]);
     snap("build-output-exists", &mut cmd, tmp.path());
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("rootfs.tar")).unwrap(),
@@ -47,7 +47,7 @@ fn unsupported_type_is_refused_up_front() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = dibkit();
     cmd.current_dir(tmp.path())
-        .args(["build", "debian-minimal", "-t", "qcow2", "-o", "img"]);
+        .args(["build", "debian-minimal", "-t", "vmdk", "-o", "img"]);
     snap("build-unsupported-type", &mut cmd, tmp.path());
 }
 
@@ -61,7 +61,7 @@ fn missing_host_tool_names_the_package() {
     // debootstrap lives in /usr/sbin: leave it off PATH.
     cmd.current_dir(tmp.path())
         .env("PATH", "/usr/bin:/bin")
-        .args(["build", "debian-minimal", "-o", "img"]);
+        .args(["build", "debian-minimal", "-t", "tar", "-o", "img"]);
     snap("build-missing-tool", &mut cmd, tmp.path());
 }
 
@@ -72,7 +72,7 @@ fn not_root_is_refused() {
         let mut cmd = dibkit();
         let tmp = tempfile::tempdir().unwrap();
         cmd.current_dir(tmp.path())
-            .args(["build", "debian-minimal", "-o", "img"]);
+            .args(["build", "debian-minimal", "-t", "tar", "-o", "img"]);
         if !nix::unistd::geteuid().is_root() {
             cmd.assert()
                 .code(4)
@@ -116,4 +116,65 @@ fn fatal_plan_is_refused_before_building() {
             "img",
         ]);
     snap("build-fatal-plan", &mut cmd, tmp.path());
+}
+
+#[test]
+fn dry_run_of_a_vm_shows_the_disk_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = dibkit()
+        .current_dir(tmp.path())
+        .args(["build", "--dry-run", "debian-minimal", "vm", "-o", "vm"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let layout = &text[text.find("disk layout from").expect("layout shown")..];
+    settings().bind(|| insta::assert_snapshot!("build-dry-run-vm-layout", layout));
+}
+
+#[test]
+fn bad_block_device_config_names_the_node_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = dibkit();
+    cmd.current_dir(tmp.path())
+        .env(
+            "DIB_BLOCK_DEVICE_CONFIG",
+            "- local_loop:\n    name: image0\n- partitioning:\n    base: image0\n    label: mbr\n    partitions:\n      - name: root\n        flags: [ boot, sideways ]\n        size: 100%\n",
+        )
+        .args(["build", "--dry-run", "debian-minimal", "vm", "-o", "vm"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DIB_BLOCK_DEVICE_CONFIG:8: Unknown flag: sideways"),
+        "{stderr}"
+    );
+}
+
+/// `dibkit boot` on an image that never boots: exit 1 with the console's last lines.
+#[test]
+fn boot_reports_an_image_that_does_not_boot() {
+    if std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("DIBKIT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+            "qemu-system-x86_64 must be installed in CI"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("blank.raw");
+    std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+    let out = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "8"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not reach"), "{stderr}");
+    assert!(tmp.path().join("blank.raw.boot.log").is_file());
 }

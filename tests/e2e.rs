@@ -34,11 +34,10 @@ fn fixtures() -> PathBuf {
 
 /// Nothing of a build may survive it: no mount, no build directory.
 fn assert_nothing_left(tmp: &Path) {
+    // Only this test's builds: other builds on the machine may be running.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let ours: Vec<&str> = mounts
-        .lines()
-        .filter(|l| l.contains("dibkit_build."))
-        .collect();
+    let prefix = tmp.display().to_string();
+    let ours: Vec<&str> = mounts.lines().filter(|l| l.contains(&prefix)).collect();
     assert!(ours.is_empty(), "mounts left behind: {ours:?}");
     let dirs: Vec<String> = std::fs::read_dir(tmp)
         .unwrap()
@@ -83,7 +82,15 @@ fn debian_rootfs_with_ssh_and_devuser() {
     let out = tmp.path().join("out/rootfs");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let status = dibkit()
-        .args(["build", "debian-minimal", "openssh-server", "devuser", "-o"])
+        .args([
+            "build",
+            "debian-minimal",
+            "openssh-server",
+            "devuser",
+            "-t",
+            "tar",
+            "-o",
+        ])
         .arg(&out)
         .env("TMPDIR", tmp.path())
         .env("DIB_DEV_USER_AUTHORIZED_KEYS", &key)
@@ -161,7 +168,14 @@ fn failing_hook_stops_the_build_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("failed");
     let result = dibkit()
-        .args(["build", "debian-minimal", "fails-in-install", "-o"])
+        .args([
+            "build",
+            "debian-minimal",
+            "fails-in-install",
+            "-t",
+            "tar",
+            "-o",
+        ])
         .arg(&out)
         .env("ELEMENTS_PATH", fixtures())
         .env("TMPDIR", tmp.path())
@@ -203,7 +217,7 @@ fn interrupted_build_leaves_nothing_behind_in_any_phase() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("interrupted");
         let mut child = dibkit()
-            .args(["build", "debian-minimal", "probe", "-o"])
+            .args(["build", "debian-minimal", "probe", "-t", "tar", "-o"])
             .arg(&out)
             .env("ELEMENTS_PATH", fixtures())
             .env("TMPDIR", tmp.path())
@@ -263,7 +277,7 @@ fn executed_order_equals_the_plan() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("probe");
     let status = dibkit()
-        .args(["build", "debian-minimal", "probe", "-o"])
+        .args(["build", "debian-minimal", "probe", "-t", "tar", "-o"])
         .arg(&out)
         .env("ELEMENTS_PATH", fixtures())
         .env("TMPDIR", tmp.path())
@@ -327,7 +341,14 @@ fn jenkins_slave_example() {
     let out = tmp.path().join("js");
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/elements");
     let status = dibkit()
-        .args(["build", "debian-minimal", "jenkins-slave", "-o"])
+        .args([
+            "build",
+            "debian-minimal",
+            "jenkins-slave",
+            "-t",
+            "tar",
+            "-o",
+        ])
         .arg(&out)
         .env("ELEMENTS_PATH", &examples)
         .env("TMPDIR", tmp.path())
@@ -365,4 +386,45 @@ fn jenkins_slave_example() {
         "{sudoers}"
     );
     assert_nothing_left(tmp.path());
+}
+
+/// `debian-minimal vm` to qcow2 boots to a login prompt under `dibkit boot`, and the build
+/// leaves no loop device behind.
+#[test]
+fn vm_qcow2_boots() {
+    let Some(_serial) = enabled("vm_qcow2_boots") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("debian");
+    let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
+    let status = dibkit()
+        .args(["build", "debian-minimal", "vm", "-o"])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    let image = out.with_extension("qcow2");
+    assert!(image.is_file());
+    assert_eq!(
+        Command::new("losetup").arg("-a").output().unwrap().stdout,
+        before,
+        "a loop device was left attached"
+    );
+    assert_nothing_left(tmp.path());
+    let boot = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "600"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
 }

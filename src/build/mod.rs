@@ -2,6 +2,7 @@
 //! and when dib would, and exports the root filesystem. It executes the same [`Plan`] that
 //! `dibkit order` prints. Stages, top to bottom, are in [`run`].
 
+pub mod disk;
 pub mod env;
 pub mod hooks;
 pub mod phase;
@@ -24,8 +25,14 @@ use phase::{ScriptRecord, Where};
 use progress::Progress;
 use sys::mount::MountStack;
 
-/// Output types this part of the build engine produces.
-pub const TYPES: &[&str] = &["tar"];
+/// Output types the build engine produces: `tar` from the tree, the rest from the disk image.
+pub const TYPES: &[&str] = &["tar", "qcow2", "raw", "vhd"];
+
+/// Whether a type is written from a disk image.
+#[must_use]
+pub fn is_disk_type(t: &str) -> bool {
+    disk::DISK_TYPES.iter().any(|(name, _)| *name == t)
+}
 
 /// What to build, in disk-image-create's terms.
 #[derive(Debug, Clone, Default)]
@@ -45,9 +52,17 @@ pub struct Options {
     pub keep_on_error: bool,
     pub force: bool,
     pub verbose: bool,
+    /// `--image-size` in GiB (otherwise computed from the tree, as dib does).
+    pub image_size: Option<f64>,
 }
 
 impl Options {
+    /// Whether any requested type needs the disk image.
+    #[must_use]
+    pub fn wants_disk(&self) -> bool {
+        self.types.iter().any(|t| is_disk_type(t))
+    }
+
     /// `IMAGE_NAME`: the output's file name.
     #[must_use]
     pub fn image_name(&self) -> String {
@@ -139,13 +154,36 @@ pub struct Build {
     pub progress: Progress,
     pub log: File,
     pub interrupted: Arc<AtomicBool>,
+    /// The block-device configuration (disk builds).
+    pub blockdev: Option<crate::blockdev::config::Config>,
+    /// The disk image while it exists.
+    pub image: Option<disk::Image>,
+}
+
+impl Build {
+    /// Sets a variable for every later hook, on the host and in the chroot.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        for env in [&mut self.env_outside, &mut self.env_inside] {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_owned(), value.to_owned()));
+        }
+    }
 }
 
 /// Host tools a build needs, with the Debian package that has each.
-fn required_tools(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static str)> {
     let mut tools = vec![("tar", "tar"), ("bash", "bash"), ("find", "findutils")];
     if plan.elements.iter().any(|e| e.name == "debootstrap") {
         tools.push(("debootstrap", "debootstrap"));
+    }
+    if opts.wants_disk() {
+        tools.extend([
+            ("losetup", "mount"),
+            ("partx", "util-linux"),
+            ("sfdisk", "fdisk"),
+            ("mkfs.ext4", "e2fsprogs"),
+            ("qemu-img", "qemu-utils"),
+        ]);
     }
     tools
 }
@@ -184,7 +222,7 @@ pub fn preflight(opts: &Options, plan: &Plan, tmp: &Path) -> Result<(), Failure>
             "dibkit build must run as root (it mounts filesystems and enters a chroot)".to_owned(),
         ));
     }
-    let missing: Vec<(&str, &str)> = required_tools(plan)
+    let missing: Vec<(&str, &str)> = required_tools(plan, opts)
         .into_iter()
         .filter(|(t, _)| !on_path(t))
         .collect();
@@ -294,6 +332,8 @@ pub fn run(
         opts,
         plan,
         paths,
+        blockdev: None,
+        image: None,
     };
     let result = stages(&mut b, lib);
     // Report the primary error before cleaning up, then release everything in reverse.
@@ -369,7 +409,10 @@ fn stages(b: &mut Build, lib: &Library) -> Result<Summary, Failure> {
     phase::run(b, PHASES[4], &Where::Chroot)?; // post-install.d
     unbind_hooks(b)?;
     phase::run(b, PHASES[5], &Where::Host { target_root: false })?; // post-root.d
-    if b.paths.hooks.join("block-device.d").is_dir() {
+    check(b)?;
+    if b.opts.wants_disk() {
+        make_disk(b)?;
+    } else if b.paths.hooks.join("block-device.d").is_dir() {
         b.progress
             .step("block-device.d: skipped (no disk image in a tar build)");
     }
@@ -381,7 +424,8 @@ fn stages(b: &mut Build, lib: &Library) -> Result<Summary, Failure> {
     leave_chroot(b)?;
     scrub(b);
     check(b)?;
-    let outputs = export(b)?;
+    let mut outputs = export(b)?;
+    outputs.extend(export_disk(b)?);
     let drift = drift(b);
     let manifest = write_manifest(b, &outputs, &drift)?;
     Ok(Summary {
@@ -407,7 +451,24 @@ fn prepare(b: &mut Build, lib: &Library) -> Result<(), Failure> {
     hooks::materialize_builtins(lib, &b.plan, &b.paths.builtin_dir)?;
     hooks::assemble(lib, &b.plan, &b.paths.hooks)?;
     let element_paths = element_paths(lib, &b.plan, &b.paths.builtin_dir);
-    let vars = env::dib_vars(&b.plan, &b.paths, &b.opts, &element_paths);
+    let mut vars = env::dib_vars(&b.plan, &b.paths, &b.opts, &element_paths);
+    if b.opts.wants_disk() {
+        // dib selects and checks the block-device configuration before root.d and exports
+        // what hooks may want to know about it.
+        let (origin, text) = disk::select_config(lib, &b.plan, &b.opts.arch)?;
+        let config = disk::load_config(&origin, &text)?;
+        vars.insert(
+            "DIB_ROOT_LABEL".into(),
+            config.root_label().unwrap_or_default(),
+        );
+        vars.insert(
+            "DIB_ROOT_FSTYPE".into(),
+            config.root_fstype().unwrap_or_default(),
+        );
+        vars.insert("DIB_MOUNTPOINTS".into(), config.mount_points());
+        let _ = writeln!(b.log, "block-device configuration from {origin}");
+        b.blockdev = Some(config);
+    }
     b.env_outside = env::outside(&vars, &element_paths);
     b.env_inside = env::inside(&vars);
     Ok(())
@@ -576,6 +637,9 @@ fn truncate_logs(dir: &Path) {
 fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
     let mut outputs = Vec::new();
     for kind in b.opts.types.clone() {
+        if kind != "tar" {
+            continue;
+        }
         let dest = b.opts.output_path(&kind);
         b.progress.step(&format!("writing {}", dest.display()));
         let partial = dest.with_file_name(format!(
@@ -660,12 +724,101 @@ fn write_manifest(b: &Build, outputs: &[PathBuf], drift: &[String]) -> Result<Pa
     Ok(path)
 }
 
+/// dib's block-device stage: the tree moves to `built`, block-device.d runs, the image is
+/// created and mounted where the tree was, fstab is written, the tree copied in, and the
+/// chroot mounts come back for pre-finalise/finalise/cleanup.
+fn make_disk(b: &mut Build) -> Result<(), Failure> {
+    b.mounts.close()?;
+    let left = sys::mount::sweep(&b.paths.mnt);
+    if !left.is_empty() {
+        return Err(Failure::Other(anyhow!(
+            "still mounted in the image root: {left:?}"
+        )));
+    }
+    let built = b.paths.build.join("built");
+    fs::rename(&b.paths.mnt, &built).context("moving the tree aside")?;
+    fs::create_dir_all(&b.paths.mnt).context("creating the image mount point")?;
+    phase::run(b, PHASES[6], &Where::Host { target_root: false })?; // block-device.d
+    let config = b
+        .blockdev
+        .clone()
+        .context("block-device configuration selected in prepare")?;
+    let size = disk::image_size(&built, &config, &b.plan, b.opts.image_size)?;
+    b.progress
+        .step(&format!("creating a {} MiB disk image", size / 1024 / 1024));
+    let mut image = disk::Image::default();
+    let created = disk::create(&config, &b.paths.image_dir, size, &b.paths.mnt, &mut image);
+    let image_dev = image
+        .devices
+        .iter()
+        .find(|(n, _)| n == "image0")
+        .map(|(_, d)| d.clone());
+    let devices = image.block_devices();
+    b.image = Some(image);
+    created?;
+    if let Some(dev) = image_dev {
+        b.set_env("IMAGE_BLOCK_DEVICE", &dev);
+    }
+    b.set_env("IMAGE_BLOCK_DEVICES", &devices);
+    let etc = built.join("etc");
+    fs::create_dir_all(&etc).context("creating etc")?;
+    fs::write(etc.join("fstab"), config.fstab()).context("writing fstab")?;
+    b.progress.step("copying the tree into the image");
+    disk::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", built.display()))
+            .arg(&b.paths.mnt),
+    )?;
+    let _ = fs::remove_dir_all(&built);
+    let mnt = b.paths.mnt.clone();
+    b.mounts.fs("proc", &mnt.join("proc"), None)?;
+    b.mounts.fs("sysfs", &mnt.join("sys"), None)?;
+    b.mounts.bind(Path::new("/dev"), &mnt.join("dev"), false)?;
+    b.mounts
+        .bind(Path::new("/dev/pts"), &mnt.join("dev/pts"), false)?;
+    Ok(())
+}
+
+/// Unmounts and detaches the image, then converts it to each disk type.
+fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
+    let Some(mut image) = b.image.take() else {
+        return Ok(Vec::new());
+    };
+    image.release()?;
+    let raw = image.raw.clone();
+    drop(image);
+    let mut outputs = Vec::new();
+    for kind in b.opts.types.clone() {
+        let Some((_, format)) = disk::DISK_TYPES.iter().find(|(t, _)| *t == kind) else {
+            continue;
+        };
+        let dest = b.opts.output_path(&kind);
+        b.progress.step(&format!("writing {}", dest.display()));
+        disk::convert(&raw, format, &dest)?;
+        if b.opts.checksum {
+            for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
+                let out = disk::run(std::process::Command::new(tool).arg(&dest))?;
+                fs::write(b.opts.output_path(&format!("{kind}.{ext}")), out)
+                    .context("writing a checksum")?;
+            }
+        }
+        outputs.push(dest);
+    }
+    Ok(outputs)
+}
+
 /// Unmounts everything (ours first, then anything a hook left below the build directory)
 /// and removes the workspace unless it is kept for debugging.
 fn teardown(b: &mut Build, keep: bool) -> Result<()> {
     let mut problems = Vec::new();
     if let Err(e) = b.mounts.close() {
         problems.push(format!("{e:#}"));
+    }
+    if let Some(mut image) = b.image.take() {
+        if let Err(e) = image.release() {
+            problems.push(format!("{e:#}"));
+        }
     }
     let left = sys::mount::sweep(&b.paths.build);
     if !left.is_empty() {
@@ -739,10 +892,29 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
             "on the host"
         };
         if p.phase == "block-device.d" {
-            step(
-                &mut s,
-                "block-device.d: skipped (no disk image in a tar build)",
-            );
+            if opts.wants_disk() {
+                step(&mut s, "unmount proc/sys/dev; move the tree aside");
+                if p.exists {
+                    let names: Vec<String> = p
+                        .scripts
+                        .iter()
+                        .map(|x| format!("{} ({})", x.name, x.element))
+                        .collect();
+                    step(
+                        &mut s,
+                        &format!("block-device.d on the host: {}", names.join(", ")),
+                    );
+                }
+                step(
+                    &mut s,
+                    "create the disk image (layout below), write /etc/fstab, copy the tree in, mount proc, sys, dev, dev/pts; export IMAGE_BLOCK_DEVICE(S)",
+                );
+            } else {
+                step(
+                    &mut s,
+                    "block-device.d: skipped (no disk image in a tar build)",
+                );
+            }
             continue;
         }
         if !p.exists {
@@ -772,13 +944,21 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         "restore resolv.conf; unmount everything below the build directory",
     );
     step(&mut s, "empty /tmp, truncate /var/log");
-    for t in &opts.types {
+    if opts.wants_disk() {
         step(
             &mut s,
-            &format!(
-                "write {} (temporary name, then rename)",
-                opts.output_path(t).display()
-            ),
+            "unmount the image's filesystems, remove the partition devices, detach the loop device",
+        );
+    }
+    for t in &opts.types {
+        let how = if is_disk_type(t) {
+            "qemu-img convert to a temporary name, then rename"
+        } else {
+            "temporary name, then rename"
+        };
+        step(
+            &mut s,
+            &format!("write {} ({how})", opts.output_path(t).display()),
         );
     }
     step(

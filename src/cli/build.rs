@@ -18,12 +18,12 @@ pub struct Args {
     #[arg(short = 'o', value_name = "NAME", default_value = "image")]
     pub output: PathBuf,
 
-    /// Output types, comma-separated. This build engine writes `tar`.
+    /// Output types, comma-separated: qcow2, raw, vhd (from the disk image) and tar (the tree).
     #[arg(
         short = 't',
         value_delimiter = ',',
         value_name = "TYPES",
-        default_value = "tar"
+        default_value = "qcow2"
     )]
     pub types: Vec<String>,
 
@@ -47,6 +47,15 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub logfile: Option<PathBuf>,
 
+    /// After the build, boot the first disk image with `dibkit boot` (BIOS) and fail the
+    /// build if it does not reach a login prompt.
+    #[arg(long)]
+    pub boot_test: bool,
+
+    /// Image size in GiB (default: computed from the tree, as dib does).
+    #[arg(long, value_name = "GiB")]
+    pub image_size: Option<f64>,
+
     /// Write .sha256 and .md5 files beside each output.
     #[arg(long)]
     pub checksum: bool,
@@ -69,6 +78,65 @@ pub struct Args {
 
     #[command(flatten)]
     pub request: RequestArgs,
+}
+
+/// The disk layout `--dry-run` shows: where the configuration comes from and its nodes in
+/// creation order.
+fn disk_layout(
+    lib: &crate::element::discover::Library,
+    plan: &crate::order::plan::Plan,
+    opts: &Options,
+) -> Result<String, Failure> {
+    use std::fmt::Write as _;
+    let (origin, text) = build::disk::select_config(lib, plan, &opts.arch)
+        .map_err(|e| Failure::usage(format!("{e:#}"), None))?;
+    let config = build::disk::load_config(&origin, &text).map_err(|e| Failure {
+        code: 1,
+        message: format!("{e:#}"),
+        notes: Vec::new(),
+        hint: Some("fix the block-device configuration".to_owned()),
+    })?;
+    let mut s = format!("\ndisk layout from {origin}\n");
+    for n in config.order() {
+        let what = match &n.kind {
+            crate::blockdev::config::Kind::LocalLoop { .. } => {
+                "image file on a loop device".to_owned()
+            }
+            crate::blockdev::config::Kind::Partition { size, boot, .. } => {
+                let size = match size {
+                    crate::blockdev::config::PartSize::Percent(p) => {
+                        format!("{p}% of the space left")
+                    }
+                    crate::blockdev::config::PartSize::Bytes(b) => {
+                        format!("{} MiB", b / 1024 / 1024)
+                    }
+                };
+                format!("partition, {size}{}", if *boot { ", bootable" } else { "" })
+            }
+            crate::blockdev::config::Kind::Mkfs { fstype, label, .. } => {
+                format!("mkfs {fstype}, label {label}")
+            }
+            crate::blockdev::config::Kind::Mount { mount_point } => {
+                format!("mount at {mount_point}")
+            }
+            crate::blockdev::config::Kind::Fstab {
+                options, passno, ..
+            } => format!("fstab: {options}, fsck pass {passno}"),
+        };
+        let _ = writeln!(
+            s,
+            "  - {} (on {}): {what}",
+            n.name,
+            if n.base.is_empty() { "-" } else { &n.base }
+        );
+    }
+    let _ = write!(
+        s,
+        "  fstab:\n    {}",
+        config.fstab().replace('\n', "\n    ")
+    );
+    s.push('\n');
+    Ok(s)
 }
 
 /// Runs `dibkit build`.
@@ -110,11 +178,15 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         keep_on_error: args.keep_on_error,
         force: args.force,
         verbose: args.verbose,
+        image_size: args.image_size,
     };
     if args.dry_run {
         let mut text = crate::order::render::table(&plan, None);
         text.push('\n');
         text.push_str(&build::dry_run(&plan, &opts));
+        if opts.wants_disk() {
+            text.push_str(&disk_layout(&lib, &plan, &opts)?);
+        }
         anstream::AutoStream::auto(std::io::stdout())
             .lock()
             .write_all(text.as_bytes())
@@ -169,6 +241,28 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 summary.manifest.display(),
                 summary.log.display()
             );
+            drop(err);
+            if args.boot_test {
+                let image = summary
+                    .outputs
+                    .iter()
+                    .find(|o| o.extension().is_some_and(|e| e != "tar"))
+                    .ok_or_else(|| {
+                        Failure::usage(
+                            "--boot-test needs a disk image type (-t qcow2, raw or vhd)",
+                            None,
+                        )
+                    })?;
+                return super::boot::run(&super::boot::Args {
+                    image: image.clone(),
+                    uefi: false,
+                    timeout: 600,
+                    expect: "login: ?$|login:".to_owned(),
+                    memory: 1024,
+                    log: None,
+                    accel: "auto".to_owned(),
+                });
+            }
             Ok(0)
         }
         Err(failed) => {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod boot;
 pub mod build;
 pub mod lint;
 pub mod new;
@@ -48,6 +49,11 @@ pub enum Command {
     /// Exit status: 0 resolved; 1 the set or its package-installs files make dib fail;
     /// 2 usage or I/O error.
     Packages(packages::Args),
+    /// Boot an image in QEMU and wait for its login prompt on the serial console.
+    ///
+    /// Exit status: 0 booted; 1 the pattern did not appear in time (the last console lines
+    /// are shown); 2 usage error or QEMU/OVMF missing.
+    Boot(boot::Args),
     /// Create a new element that passes `dibkit lint` from the first commit.
     ///
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
@@ -99,6 +105,7 @@ impl Failure {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Order(args) => order::run(&args),
+        Command::Boot(args) => boot::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::New(args) => new::run(&args),

@@ -1,0 +1,457 @@
+//! The disk image: after post-root.d the tree moves aside, a raw image is created from the
+//! block-device configuration (loop device, partition table, filesystems, mounts, fstab),
+//! the tree is copied in, finalise runs on it, and the image is unmounted, detached and
+//! converted. Every loop device, partition mapping and mount is released in reverse order
+//! on every path out.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::blockdev::config::{Config, Kind, Legacy, TableKind, parse_with};
+use crate::blockdev::layout;
+use crate::element::discover::{self, Library};
+use crate::order::plan::Plan;
+
+use super::sys::mount::{self, MountStack};
+
+/// Output types written from the disk image (with qemu-img's format name).
+pub const DISK_TYPES: &[(&str, &str)] = &[("qcow2", "qcow2"), ("raw", "raw"), ("vhd", "vpc")];
+
+/// Runs a host tool; a failure carries the command line and its stderr.
+pub fn run(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().with_context(|| format!("running {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Where the configuration comes from, as dib chooses it (§6.5): `DIB_BLOCK_DEVICE_CONFIG`
+/// (`file://PATH` or inline YAML), else the first element (in name order; dib uses bash's
+/// hash order) with `block-device-<ARCH>.yaml` or `block-device-default.yaml`, else the
+/// plain filesystem fallback. Returns `(origin, text)`.
+pub fn select_config(lib: &Library, plan: &Plan, arch: &str) -> Result<(String, String)> {
+    if let Ok(v) = std::env::var("DIB_BLOCK_DEVICE_CONFIG") {
+        if let Some(path) = v.strip_prefix("file://") {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("DIB_BLOCK_DEVICE_CONFIG: reading {path}"))?;
+            return Ok((path.to_owned(), text));
+        }
+        if !v.is_empty() {
+            return Ok(("DIB_BLOCK_DEVICE_CONFIG".to_owned(), v));
+        }
+    }
+    let arch_file = if "ppc64le ppc64el".contains(arch) && !arch.is_empty() {
+        "block-device-ppc64el.yaml".to_owned()
+    } else {
+        format!("block-device-{arch}.yaml")
+    };
+    for e in &plan.elements {
+        let Some(element) = lib.get(&e.name) else {
+            continue;
+        };
+        for file in [arch_file.as_str(), "block-device-default.yaml"] {
+            if let Some(bytes) = discover::read(&element.root, file)? {
+                return Ok((
+                    element.root.display_path(file),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+        }
+    }
+    Ok((
+        "(default: a filesystem on the whole image)".to_owned(),
+        crate::blockdev::config::FALLBACK.to_owned(),
+    ))
+}
+
+/// Parses the selected configuration with the legacy parameters from the environment.
+pub fn load_config(origin: &str, text: &str) -> Result<Config> {
+    let legacy = Legacy {
+        fs_type: std::env::var("FS_TYPE")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "ext4".to_owned()),
+        root_label: std::env::var("ROOT_LABEL").ok().filter(|v| !v.is_empty()),
+        mkfs_options: None,
+    };
+    parse_with(text, &legacy).map_err(|e| match e.line {
+        Some(l) => anyhow!("{origin}:{l}: {}", e.message),
+        None => anyhow!("{origin}: {}", e.message),
+    })
+}
+
+/// Image size in bytes, as dib computes it (§8.2).
+pub fn image_size(
+    tree: &Path,
+    config: &Config,
+    plan: &Plan,
+    explicit_gib: Option<f64>,
+) -> Result<u64> {
+    let mut kib: u64 = if let Some(g) = explicit_gib {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let v = (g * 1_048_576.0) as u64;
+        v
+    } else {
+        let out = run(Command::new("du").args(["-a", "-c", "-x", "-k"]).arg(tree))?;
+        let total: u64 = out
+            .lines()
+            .last()
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow!("cannot read du's total for {}", tree.display()))?;
+        match std::env::var("DIB_IMAGE_EXTRA_SIZE")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            Some(extra_mib) => total + (extra_mib * 1024.0) as u64,
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            None => (total as f64 / 0.6) as u64,
+        }
+    };
+    if explicit_gib.is_none() && config.root_fstype().as_deref() == Some("ext4") {
+        let journal: u64 = std::env::var("DIB_JOURNAL_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64);
+        kib += journal * 1024;
+    }
+    if plan
+        .elements
+        .iter()
+        .any(|e| e.name.contains("block-device-efi"))
+    {
+        kib += 525 * 1024;
+    }
+    Ok(kib.div_ceil(64) * 64 * 1024)
+}
+
+/// A created image: the loop device, its partition devices by node name, mounts.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub raw: PathBuf,
+    pub loop_dev: Option<String>,
+    partx: bool,
+    /// Block device of each node (`image0`, partitions, mkfs nodes).
+    pub devices: Vec<(String, String)>,
+    pub mounts: MountStack,
+    /// Mount points in mount order, for unmounting.
+    mounted: Vec<PathBuf>,
+}
+
+impl Image {
+    /// The device a node sits on (following mkfs/mount bases to a block device).
+    fn device(&self, config: &Config, name: &str) -> Option<String> {
+        let mut cur = name.to_owned();
+        for _ in 0..8 {
+            if let Some((_, d)) = self.devices.iter().find(|(n, _)| *n == cur) {
+                return Some(d.clone());
+            }
+            cur = config.node(&cur)?.base.clone();
+        }
+        None
+    }
+
+    /// `IMAGE_BLOCK_DEVICES` as dib exports it: ` [name]=device ` pairs.
+    #[must_use]
+    pub fn block_devices(&self) -> String {
+        let mut s = String::new();
+        for (n, d) in &self.devices {
+            s.push_str(&format!("[{n}]={d} "));
+        }
+        s
+    }
+
+    /// Unmounts filesystems (reverse mount order), removes partition devices, detaches the
+    /// loop device. Safe to call twice.
+    pub fn release(&mut self) -> Result<()> {
+        let mut first: Option<anyhow::Error> = None;
+        let _ = Command::new("sync").status();
+        while let Some(m) = self.mounted.pop() {
+            if let Err(e) = mount::unmount(&m) {
+                first.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.mounts.close() {
+            first.get_or_insert(e);
+        }
+        if let Some(dev) = self.loop_dev.take() {
+            if self.partx {
+                let _ = Command::new("partx").args(["-d", &dev]).output();
+            }
+            if let Err(e) = run(Command::new("losetup").args(["-d", &dev])) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = self.release();
+    }
+}
+
+/// Creates the image file, partitions, filesystems and mounts under `mnt`, following the
+/// configuration's order.
+pub fn create(
+    config: &Config,
+    image_dir: &Path,
+    size: u64,
+    mnt: &Path,
+    image: &mut Image,
+) -> Result<()> {
+    for node in config.order() {
+        match &node.kind {
+            Kind::LocalLoop {
+                size: own,
+                directory,
+                block_size,
+            } => {
+                let dir = directory
+                    .as_ref()
+                    .map_or_else(|| image_dir.to_path_buf(), PathBuf::from);
+                fs::create_dir_all(&dir)?;
+                let raw = dir.join(format!("{}.raw", node.name));
+                let f = fs::File::create(&raw)
+                    .with_context(|| format!("creating {}", raw.display()))?;
+                f.set_len(own.unwrap_or(size))
+                    .with_context(|| format!("sizing {}", raw.display()))?;
+                drop(f);
+                let dev = run(Command::new("losetup")
+                    .args(["--show", "-f", "--sector-size", &block_size.to_string()])
+                    .arg(&raw))?
+                .trim()
+                .to_owned();
+                if node.name == "image0" {
+                    image.raw.clone_from(&raw);
+                }
+                image.loop_dev = Some(dev.clone());
+                image.devices.push((node.name.clone(), dev.clone()));
+                partition(config, node.name.as_str(), own.unwrap_or(size), &dev, image)?;
+            }
+            // Partitions are made with their table, under the loop device; fstab lines are
+            // written with the tree.
+            Kind::Partition { .. } | Kind::Fstab { .. } => {}
+            Kind::Mkfs {
+                fstype,
+                label,
+                opts,
+                uuid,
+            } => {
+                let dev = image.device(config, &node.base).ok_or_else(|| {
+                    anyhow!("mkfs `{}`: no device for `{}`", node.name, node.base)
+                })?;
+                mkfs(fstype, label, opts, uuid.as_deref(), &dev)
+                    .with_context(|| format!("mkfs `{}`", node.name))?;
+                image.devices.push((node.name.clone(), dev));
+            }
+            Kind::Mount { mount_point } => {
+                let dev = image
+                    .device(config, &node.base)
+                    .ok_or_else(|| anyhow!("mount `{}`: no device", node.name))?;
+                let fstype = match config.node(&node.base).map(|n| &n.kind) {
+                    Some(Kind::Mkfs { fstype, .. }) => fstype.clone(),
+                    _ => String::new(),
+                };
+                if fstype.contains("swap") {
+                    continue;
+                }
+                let target = mnt.join(mount_point.trim_start_matches('/'));
+                fs::create_dir_all(&target)?;
+                let t = if fstype == "vfat" {
+                    "vfat"
+                } else {
+                    fstype.as_str()
+                };
+                run(Command::new("mount").args(["-t", t, &dev]).arg(&target))
+                    .with_context(|| format!("mount `{}`", node.name))?;
+                image.mounted.push(target);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn partition(
+    config: &Config,
+    loop_name: &str,
+    size: u64,
+    dev: &str,
+    image: &mut Image,
+) -> Result<()> {
+    for (index, table) in config.partitionings.iter().enumerate() {
+        if table.base != loop_name {
+            continue;
+        }
+        let placed = layout::place(config, index, size)
+            .map_err(|e| anyhow!("partitioning `{loop_name}`: {e}"))?;
+        let mut script = String::from(match table.kind {
+            TableKind::Mbr => "label: dos\nunit: sectors\n",
+            TableKind::Gpt => "label: gpt\nunit: sectors\n",
+        });
+        let has_logical = placed.iter().any(|p| p.number > 4);
+        if has_logical {
+            bail!(
+                "partitioning `{loop_name}`: logical MBR partitions are not supported yet; mark them primary"
+            );
+        }
+        for p in &placed {
+            let Some(Kind::Partition { boot, ptype, .. }) = config.node(&p.name).map(|n| &n.kind)
+            else {
+                continue;
+            };
+            let t = match table.kind {
+                TableKind::Mbr => ptype.trim_start_matches("0x").to_owned(),
+                TableKind::Gpt => gpt_type(ptype),
+            };
+            script.push_str(&format!(
+                "start={}, size={}, type={t}{}{}\n",
+                p.start / 512,
+                p.size / 512,
+                if *boot && table.kind == TableKind::Mbr {
+                    ", bootable"
+                } else {
+                    ""
+                },
+                if table.kind == TableKind::Gpt {
+                    format!(", name=\"{}\"", p.name)
+                } else {
+                    String::new()
+                },
+            ));
+        }
+        let mut child = Command::new("sfdisk")
+            .args(["--no-reread", "--no-tell-kernel", "-q", dev])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running sfdisk")?;
+        child
+            .stdin
+            .take()
+            .context("sfdisk stdin")?
+            .write_all(script.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "sfdisk on {dev} failed: {}\n{script}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        // No device-mapper here: partx adds /dev/loopNpK nodes.
+        run(Command::new("partx").args(["-a", dev]))?;
+        image.partx = true;
+        for p in &placed {
+            let node_dev = format!("{dev}p{}", p.number);
+            for _ in 0..50 {
+                if Path::new(&node_dev).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if !Path::new(&node_dev).exists() {
+                bail!("partition device {node_dev} did not appear after partx");
+            }
+            image.devices.push((p.name.clone(), node_dev));
+        }
+    }
+    Ok(())
+}
+
+/// sgdisk's 4-hex codes as sfdisk GUIDs.
+fn gpt_type(code: &str) -> String {
+    match code.to_ascii_uppercase().as_str() {
+        "EF00" => "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+        "EF02" => "21686148-6449-6E6F-744E-656564454649",
+        "8200" => "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F",
+        "8E00" => "E6D6D379-F507-44C2-A23C-238F2A3DF928",
+        "4100" => "9E1A2D38-C612-4316-AA26-8B49521E5A8B",
+        _ => "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+    }
+    .to_owned()
+}
+
+fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &str) -> Result<()> {
+    let mut cmd;
+    if fstype.contains("swap") {
+        cmd = Command::new("mkswap");
+        cmd.args(["-L", label]);
+        if let Some(u) = uuid {
+            cmd.args(["-U", u]);
+        }
+    } else {
+        cmd = Command::new("mkfs");
+        cmd.args(["-t", fstype])
+            .args(opts.iter().filter(|o| !o.is_empty()));
+        if fstype == "vfat" || fstype == "fat" {
+            cmd.args(["-n", label]);
+        } else {
+            cmd.args(["-L", label]);
+        }
+        match (fstype, uuid) {
+            ("ext2" | "ext3" | "ext4", Some(u)) => {
+                cmd.args(["-U", u]);
+            }
+            ("xfs", Some(u)) => {
+                cmd.args(["-m", &format!("uuid={u}")]);
+            }
+            _ => {}
+        }
+        if matches!(fstype, "ext2" | "ext3" | "ext4" | "xfs") {
+            cmd.arg("-q");
+        }
+        if fstype == "ext4" && opts.iter().all(String::is_empty) {
+            // dib's defaults for the root filesystem: small inodes ratio, 64 MiB journal.
+            cmd.args(["-i", "4096", "-J", "size=64"]);
+        }
+    }
+    cmd.arg(dev);
+    run(&mut cmd).map(|_| ())
+}
+
+/// Converts the raw image into `dest` (written under a temporary name, then renamed).
+pub fn convert(raw: &Path, format: &str, dest: &Path) -> Result<()> {
+    let partial = dest.with_file_name(format!(
+        ".{}.partial",
+        dest.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-f", "raw", "-O", format]);
+    if format == "qcow2" {
+        cmd.args(["-o", "compat=1.1"]);
+    }
+    if let Ok(extra) = std::env::var("QEMU_IMG_OPTIONS") {
+        if !extra.is_empty() {
+            cmd.args(["-o", &extra]);
+        }
+    }
+    cmd.arg(raw).arg(&partial);
+    if let Err(e) = run(&mut cmd) {
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
+    fs::rename(&partial, dest).with_context(|| format!("renaming into {}", dest.display()))
+}
