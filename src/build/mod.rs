@@ -503,13 +503,7 @@ fn enter_chroot_setup(b: &mut Build) -> Result<(), Failure> {
     }
     let host = fs::read("/etc/resolv.conf").unwrap_or_default();
     fs::write(&resolv, host).context("writing resolv.conf into the image")?;
-    let mnt = b.paths.mnt.clone();
-    b.mounts.fs("proc", &mnt.join("proc"), None)?;
-    b.mounts.fs("sysfs", &mnt.join("sys"), None)?;
-    b.mounts.bind(Path::new("/dev"), &mnt.join("dev"), false)?;
-    // The host's pty instance, so /dev/ptmx (from the /dev bind) and /dev/pts agree.
-    b.mounts
-        .bind(Path::new("/dev/pts"), &mnt.join("dev/pts"), false)?;
+    mount_api_filesystems(b)?;
     let env_dir = b.paths.hooks.join("environment.d");
     fs::create_dir_all(&env_dir).context("creating environment.d")?;
     let value = std::env::var("DIB_DEFAULT_INSTALLTYPE").unwrap_or_else(|_| "source".into());
@@ -664,16 +658,7 @@ fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
             )));
         }
         fs::rename(&partial, &dest).with_context(|| format!("renaming into {}", dest.display()))?;
-        if b.opts.checksum {
-            for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
-                let out = std::process::Command::new(tool)
-                    .arg(&dest)
-                    .output()
-                    .with_context(|| format!("running {tool}"))?;
-                fs::write(b.opts.output_path(&format!("{kind}.{ext}")), out.stdout)
-                    .context("writing a checksum")?;
-            }
-        }
+        write_checksums(b, &kind, &dest)?;
         outputs.push(dest);
     }
     Ok(outputs)
@@ -771,12 +756,31 @@ fn make_disk(b: &mut Build) -> Result<(), Failure> {
             .arg(&b.paths.mnt),
     )?;
     let _ = fs::remove_dir_all(&built);
+    mount_api_filesystems(b)
+}
+
+/// proc, sys, dev and dev/pts in the image root, as dib's `mount_proc_dev_sys`.
+fn mount_api_filesystems(b: &mut Build) -> Result<(), Failure> {
     let mnt = b.paths.mnt.clone();
     b.mounts.fs("proc", &mnt.join("proc"), None)?;
     b.mounts.fs("sysfs", &mnt.join("sys"), None)?;
     b.mounts.bind(Path::new("/dev"), &mnt.join("dev"), false)?;
+    // The host's pty instance, so /dev/ptmx (from the /dev bind) and /dev/pts agree.
     b.mounts
         .bind(Path::new("/dev/pts"), &mnt.join("dev/pts"), false)?;
+    Ok(())
+}
+
+/// `--checksum`: `.sha256` and `.md5` beside an output.
+fn write_checksums(b: &Build, kind: &str, dest: &Path) -> Result<(), Failure> {
+    if !b.opts.checksum {
+        return Ok(());
+    }
+    for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
+        let out = disk::run(std::process::Command::new(tool).arg(dest))?;
+        fs::write(b.opts.output_path(&format!("{kind}.{ext}")), out)
+            .context("writing a checksum")?;
+    }
     Ok(())
 }
 
@@ -796,13 +800,7 @@ fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
         let dest = b.opts.output_path(&kind);
         b.progress.step(&format!("writing {}", dest.display()));
         disk::convert(&raw, format, &dest)?;
-        if b.opts.checksum {
-            for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
-                let out = disk::run(std::process::Command::new(tool).arg(&dest))?;
-                fs::write(b.opts.output_path(&format!("{kind}.{ext}")), out)
-                    .context("writing a checksum")?;
-            }
-        }
+        write_checksums(b, &kind, &dest)?;
         outputs.push(dest);
     }
     Ok(outputs)
