@@ -210,8 +210,15 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             Format::Dot => render::dot(&plan),
         }
     };
-    let mut out = anstream::AutoStream::new(std::io::stdout(), args.color.choice()).lock();
-    out.write_all(text.as_bytes())
-        .map_err(|e| Failure::usage(format!("writing output: {e}"), None))?;
+    // JSON and dot carry no styles: write them straight, without scanning for escapes.
+    let written =
+        if args.format == Format::Table || args.explain.is_some() && args.format != Format::Json {
+            anstream::AutoStream::new(std::io::stdout(), args.color.choice())
+                .lock()
+                .write_all(text.as_bytes())
+        } else {
+            std::io::stdout().lock().write_all(text.as_bytes())
+        };
+    written.map_err(|e| Failure::usage(format!("writing output: {e}"), None))?;
     Ok(u8::from(plan.is_fatal()))
 }
