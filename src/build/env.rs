@@ -32,7 +32,8 @@ pub fn dib_vars(
     let mut v = BTreeMap::new();
     v.insert("LC_ALL".into(), "C".into());
     v.insert("ARCH".into(), opts.arch.clone());
-    v.insert("IMAGE_NAME".into(), opts.image_name());
+    // As in dib: the -o value as given, so files named after it (manifests) land beside the output.
+    v.insert("IMAGE_NAME".into(), opts.output.display().to_string());
     v.insert(
         "IMAGE_TYPE".into(),
         opts.types.first().cloned().unwrap_or_else(|| "tar".into()),
