@@ -309,7 +309,12 @@ fn executed_order_equals_the_plan() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|s| s["element"] == "probe" && s["name"] != "99-probe-pause")
+                // A tar build makes no disk, so block-device.d does not run.
+                .filter(|s| {
+                    s["element"] == "probe"
+                        && s["name"] != "99-probe-pause"
+                        && p["phase"] != "block-device.d"
+                })
                 .map(move |s| format!("{phase} {}", s["name"].as_str().unwrap()))
                 .collect::<Vec<_>>()
         })
@@ -427,4 +432,66 @@ fn vm_qcow2_boots() {
         "{}",
         String::from_utf8_lossy(&boot.stderr)
     );
+}
+
+/// Interrupting a disk build while the image is attached (block-device.d, then finalise.d on
+/// the mounted image) releases every mount, partition device and loop device.
+#[test]
+fn interrupted_disk_build_releases_loop_devices() {
+    let Some(_serial) = enabled("interrupted_disk_build_releases_loop_devices") else {
+        return;
+    };
+    for phase in ["block-device.d", "finalise.d"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("disk");
+        let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
+        let mut child = dibkit()
+            .args(["build", "debian-minimal", "vm", "probe", "-o"])
+            .arg(&out)
+            .env("ELEMENTS_PATH", fixtures())
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEBIAN_KERNEL", "none")
+            .env("DIB_PROBE_PAUSE", phase)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let log = out.with_extension("log");
+        let marker = format!("probe: paused in {phase}");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(&marker)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(900),
+                "{phase} never started"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "build ended before {phase}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if phase == "finalise.d" {
+            // The image is attached while finalise.d runs.
+            assert_ne!(
+                Command::new("losetup").arg("-a").output().unwrap().stdout,
+                before
+            );
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(130), "{phase}");
+        assert!(
+            !out.with_extension("qcow2").exists(),
+            "{phase}: output left"
+        );
+        assert_eq!(
+            Command::new("losetup").arg("-a").output().unwrap().stdout,
+            before,
+            "{phase}: loop device left"
+        );
+        assert_nothing_left(tmp.path());
+    }
 }
