@@ -56,12 +56,18 @@ fn run(dir: &Path, code: &str) -> (i32, String, String) {
     targets.sort();
     cmd.args(&targets).args(&extra);
     let text = run_normalized(&mut cmd, &[(dir, "[FIXTURE]")]);
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        text,
-    )
+    // One run: the exit status and stdout come back out of the normalised transcript.
+    let code = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("exit: "))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    let stdout = text
+        .split_once("--- stdout ---\n")
+        .and_then(|(_, rest)| rest.split_once("--- stderr ---"))
+        .map_or_else(String::new, |(out, _)| out.to_owned());
+    (code, stdout, text)
 }
 
 #[test]

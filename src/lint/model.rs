@@ -29,7 +29,12 @@ pub struct SourceFile {
     line_starts: Vec<usize>,
     /// Shell structure (heredocs, continuations, `set` options), computed on first use.
     pub(crate) shell: std::sync::OnceLock<super::shell::ShellInfo>,
+    /// The YAML parse of the content, computed on first use (several rules read it).
+    pub(crate) yaml: std::sync::OnceLock<YamlParse>,
 }
+
+/// A cached YAML parse: the document (`None` for an empty one) or the error.
+pub(crate) type YamlParse = Result<Option<super::yaml::Node>, super::yaml::ParseError>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileKind {
@@ -58,12 +63,14 @@ impl SourceFile {
             text: None,
             line_starts: vec![0],
             shell: std::sync::OnceLock::new(),
+            yaml: std::sync::OnceLock::new(),
         }
     }
 
     /// Sets the content and indexes its lines.
     pub fn set_content(&mut self, bytes: Vec<u8>) {
         self.shell = std::sync::OnceLock::new();
+        self.yaml = std::sync::OnceLock::new();
         self.text = String::from_utf8(bytes.clone()).ok();
         self.line_starts = std::iter::once(0)
             .chain(
@@ -141,6 +148,13 @@ impl SourceFile {
             .and_then(|t| t.get(start..offset))
             .map_or(offset - start, |s| s.chars().count());
         (line.max(1), col + 1)
+    }
+
+    /// The file parsed as one YAML document, once (`None` when the file is not text).
+    #[must_use]
+    pub(crate) fn yaml(&self) -> Option<&YamlParse> {
+        let text = self.text.as_deref()?;
+        Some(self.yaml.get_or_init(|| super::yaml::parse(text)))
     }
 
     /// The first line, when the file is text.

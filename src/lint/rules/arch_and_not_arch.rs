@@ -29,23 +29,19 @@ Keep one of the two.
 };
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            let Some(m) = rule.mapping else { continue };
-            if let (Some((k, _)), Some(_)) = (super::get(m, "arch"), super::get(m, "not-arch")) {
-                let name = rule.package.as_str().unwrap_or("?");
-                sink.report(
-                    &RULE,
-                    id,
-                    Some(super::node_span(f, k)),
-                    format!(
-                        "`{name}` has both `arch` and `not-arch`: package-installs stops the build"
-                    ),
-                )
-                .help("keep only one of `arch` and `not-arch`");
-            }
+    super::each_package_rule(ws, e, |id, f, rule| {
+        let Some(m) = rule.mapping else { return };
+        if let (Some((k, _)), Some(_)) = (super::get(m, "arch"), super::get(m, "not-arch")) {
+            let name = rule.package.as_str().unwrap_or("?");
+            sink.report(
+                &RULE,
+                id,
+                Some(super::node_span(f, k)),
+                format!(
+                    "`{name}` has both `arch` and `not-arch`: package-installs stops the build"
+                ),
+            )
+            .help("keep only one of `arch` and `not-arch`");
         }
-    }
+    });
 }

@@ -29,30 +29,24 @@ grub-pc:
 };
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            for key in ["arch", "not-arch"] {
-                let Some((_, v)) = rule.mapping.and_then(|m| super::get(m, key)) else {
-                    continue;
-                };
-                let Some(text) = v.as_str() else { continue };
-                if text.split(',').any(|item| item != item.trim()) {
-                    let fixed: Vec<&str> = text.split(',').map(str::trim).collect();
-                    sink.report(
-                        &RULE,
-                        id,
-                        Some(
-                            super::node_span(f, v).start..super::node_span(f, v).start + text.len(),
-                        ),
-                        format!(
-                            "`{key}: {text}`: items keep their spaces, so only the first can match"
-                        ),
-                    )
-                    .help(format!("write `{key}: {}`", fixed.join(",")));
-                }
+    super::each_package_rule(ws, e, |id, f, rule| {
+        for key in ["arch", "not-arch"] {
+            let Some((_, v)) = rule.mapping.and_then(|m| super::get(m, key)) else {
+                continue;
+            };
+            let Some(text) = v.as_str() else { continue };
+            if text.split(',').any(|item| item != item.trim()) {
+                let fixed: Vec<&str> = text.split(',').map(str::trim).collect();
+                sink.report(
+                    &RULE,
+                    id,
+                    Some(super::node_span(f, v).start..super::node_span(f, v).start + text.len()),
+                    format!(
+                        "`{key}: {text}`: items keep their spaces, so only the first can match"
+                    ),
+                )
+                .help(format!("write `{key}: {}`", fixed.join(",")));
             }
         }
-    }
+    });
 }

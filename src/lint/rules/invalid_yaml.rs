@@ -1,7 +1,6 @@
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::Workspace;
 use crate::lint::registry::{Check, Rule};
-use crate::lint::yaml;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB004",
@@ -47,7 +46,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     if !super::is_text_file(f) {
         return;
     }
-    if let Err(e) = yaml::parse(f.text.as_deref().unwrap_or("")) {
+    if let Some(Err(e)) = f.yaml() {
         let span = e.offset.map(|o| o..o);
         sink.report(&RULE, id, span, format!("not valid YAML: {}", e.message))
             .help("dib loads this file with yaml.safe_load: one well-formed document");

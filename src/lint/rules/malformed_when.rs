@@ -57,26 +57,22 @@ pub(crate) fn problem(stmt: &str) -> Option<String> {
 }
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            let Some((_, v)) = rule.mapping.and_then(|m| super::get(m, "when")) else {
-                continue;
-            };
-            let stmts: Vec<&crate::lint::yaml::Node> = match &v.value {
-                Value::Seq(items) => items.iter().collect(),
-                _ => vec![v],
-            };
-            for s in stmts {
-                let Some(text) = s.as_str() else { continue };
-                if let Some(why) = problem(text) {
-                    sink.report(&RULE, id, Some(super::node_span(f, s)), why)
-                        .help("write `NAME = value` or `NAME != value`");
-                }
+    super::each_package_rule(ws, e, |id, f, rule| {
+        let Some((_, v)) = rule.mapping.and_then(|m| super::get(m, "when")) else {
+            return;
+        };
+        let stmts: Vec<&crate::lint::yaml::Node> = match &v.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        for s in stmts {
+            let Some(text) = s.as_str() else { continue };
+            if let Some(why) = problem(text) {
+                sink.report(&RULE, id, Some(super::node_span(f, s)), why)
+                    .help("write `NAME = value` or `NAME != value`");
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]

@@ -138,19 +138,32 @@ pub(crate) struct PackageRule<'a> {
 
 /// The parsed package-installs files of an element: `(file, document)`, with documents that
 /// failed to parse left out (DIB004 reports those).
-pub(crate) fn package_installs(
-    ws: &super::model::Workspace,
+pub(crate) fn package_installs<'a>(
+    ws: &'a super::model::Workspace,
     e: &super::model::LintElement,
-) -> Vec<(super::diagnostic::FileId, Option<super::yaml::Node>)> {
+) -> Vec<(super::diagnostic::FileId, Option<&'a super::yaml::Node>)> {
     ["package-installs.yaml", "package-installs.json"]
         .iter()
         .filter_map(|name| ws.find(e, name))
-        .filter_map(|id| {
-            let f = ws.file(id);
-            let text = f.text.as_deref()?;
-            super::yaml::parse(text).ok().map(|doc| (id, doc))
+        .filter_map(|id| match ws.file(id).yaml()? {
+            Ok(doc) => Some((id, doc.as_ref())),
+            Err(_) => None,
         })
         .collect()
+}
+
+/// Calls `f` for every rule of every parsed package-installs file of the element.
+pub(crate) fn each_package_rule(
+    ws: &super::model::Workspace,
+    e: &super::model::LintElement,
+    mut f: impl FnMut(super::diagnostic::FileId, &SourceFile, &PackageRule<'_>),
+) {
+    for (id, doc) in package_installs(ws, e) {
+        let Some(doc) = doc else { continue };
+        for rule in package_rules(doc) {
+            f(id, ws.file(id), &rule);
+        }
+    }
 }
 
 /// Every rule of a package-installs document: one per mapping in a list value.

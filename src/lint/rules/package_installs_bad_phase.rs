@@ -30,32 +30,28 @@ Use one of the three phase names (`install.d`).
 const PHASES: &[&str] = &["pre-install.d", "install.d", "post-install.d"];
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            let Some((_, value)) = rule.mapping.and_then(|m| super::get(m, "phase")) else {
-                continue;
-            };
-            let Some(phase) = value.as_str() else {
-                continue;
-            };
-            if PHASES.contains(&phase) {
-                continue;
-            }
-            let guess = PHASES.iter().find(|p| {
-                p.strip_suffix(".d") == Some(phase) || strsim::levenshtein(p, phase) <= 2
-            });
-            let d = sink.report(
-                &RULE,
-                id,
-                Some(super::node_span(f, value)),
-                format!("phase `{phase}`: packages for it are never installed"),
-            );
-            match guess {
-                Some(g) => d.help(format!("did you mean `{g}`?")),
-                None => d.help("use pre-install.d, install.d or post-install.d"),
-            };
+    super::each_package_rule(ws, e, |id, f, rule| {
+        let Some((_, value)) = rule.mapping.and_then(|m| super::get(m, "phase")) else {
+            return;
+        };
+        let Some(phase) = value.as_str() else {
+            return;
+        };
+        if PHASES.contains(&phase) {
+            return;
         }
-    }
+        let guess = PHASES
+            .iter()
+            .find(|p| p.strip_suffix(".d") == Some(phase) || strsim::levenshtein(p, phase) <= 2);
+        let d = sink.report(
+            &RULE,
+            id,
+            Some(super::node_span(f, value)),
+            format!("phase `{phase}`: packages for it are never installed"),
+        );
+        match guess {
+            Some(g) => d.help(format!("did you mean `{g}`?")),
+            None => d.help("use pre-install.d, install.d or post-install.d"),
+        };
+    });
 }

@@ -44,7 +44,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
             sink.report(
                 &RULE,
                 id,
-                Some(super::node_span(f, &doc)),
+                Some(super::node_span(f, doc)),
                 "the top level must be a mapping of package names",
             )
             .help("write `package-name:` entries, one per package");
@@ -71,7 +71,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
                 .help("give a mapping of rule keys (phase, arch, ...), a list of such mappings, or nothing");
             }
         }
-        for rule in super::package_rules(&doc) {
+        for rule in super::package_rules(doc) {
             for key in ["arch", "not-arch"] {
                 if let Some((_, v)) = rule.mapping.and_then(|m| super::get(m, key)) {
                     if !matches!(v.value, Value::Scalar { .. }) {

@@ -41,30 +41,25 @@ pub(crate) const KEYS: &[&str] = &[
 ];
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            for (key, _) in rule.mapping.unwrap_or(&[]) {
-                let Some(name) = key.as_str() else { continue };
-                if KEYS.contains(&name) {
-                    continue;
-                }
-                let near = KEYS.iter().find(|k| {
-                    k.replace('-', "_") == name.replace('-', "_")
-                        || strsim::levenshtein(k, name) <= 2
-                });
-                let d = sink.report(
-                    &RULE,
-                    id,
-                    Some(super::node_span(f, key)),
-                    format!("unknown key `{name}`: dib ignores it, so this rule always applies"),
-                );
-                match near {
-                    Some(k) => d.help(format!("did you mean `{k}`?")),
-                    None => d.help(format!("keys are: {}", KEYS.join(", "))),
-                };
+    super::each_package_rule(ws, e, |id, f, rule| {
+        for (key, _) in rule.mapping.unwrap_or(&[]) {
+            let Some(name) = key.as_str() else { continue };
+            if KEYS.contains(&name) {
+                continue;
             }
+            let near = KEYS.iter().find(|k| {
+                k.replace('-', "_") == name.replace('-', "_") || strsim::levenshtein(k, name) <= 2
+            });
+            let d = sink.report(
+                &RULE,
+                id,
+                Some(super::node_span(f, key)),
+                format!("unknown key `{name}`: dib ignores it, so this rule always applies"),
+            );
+            match near {
+                Some(k) => d.help(format!("did you mean `{k}`?")),
+                None => d.help(format!("keys are: {}", KEYS.join(", "))),
+            };
         }
-    }
+    });
 }

@@ -29,29 +29,27 @@ Delete the key to install the package permanently.
 };
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
-    for (id, doc) in super::package_installs(ws, e) {
-        let Some(doc) = doc else { continue };
-        let f = ws.file(id);
-        for rule in super::package_rules(&doc) {
-            for key in ["uninstall", "build-only"] {
-                let Some((k, v)) = rule.mapping.and_then(|m| super::get(m, key)) else {
-                    continue;
+    super::each_package_rule(ws, e, |id, f, rule| {
+        for key in ["uninstall", "build-only"] {
+            let Some((k, v)) = rule.mapping.and_then(|m| super::get(m, key)) else {
+                continue;
+            };
+            if v.is_falsy() {
+                let effect = if key == "uninstall" {
+                    "the package is uninstalled"
+                } else {
+                    "the package is removed at the end of the phase"
                 };
-                if v.is_falsy() {
-                    let effect = if key == "uninstall" {
-                        "the package is uninstalled"
-                    } else {
-                        "the package is removed at the end of the phase"
-                    };
-                    sink.report(
-                        &RULE,
-                        id,
-                        Some(super::node_span(f, k)),
-                        format!("`{key}` is set to a false value, but only its presence counts: {effect}"),
-                    )
-                    .help(format!("remove the `{key}` key"));
-                }
+                sink.report(
+                    &RULE,
+                    id,
+                    Some(super::node_span(f, k)),
+                    format!(
+                        "`{key}` is set to a false value, but only its presence counts: {effect}"
+                    ),
+                )
+                .help(format!("remove the `{key}` key"));
             }
         }
-    }
+    });
 }

@@ -70,7 +70,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
                 flag(package, "package name");
             }
         }
-        for rule in super::package_rules(&doc) {
+        for rule in super::package_rules(doc) {
             for (k, v) in rule.mapping.unwrap_or(&[]) {
                 if STRING_KEYS.contains(&k.as_str().unwrap_or("")) {
                     match &v.value {
