@@ -47,6 +47,27 @@ fn assert_nothing_left(tmp: &Path) {
     assert!(dirs.is_empty(), "build directories left behind: {dirs:?}");
 }
 
+/// Waits until the probe element's hook pauses in `phase` (the build must still be running).
+fn wait_for_pause(child: &mut std::process::Child, log: &Path, phase: &str) {
+    let marker = format!("probe: paused in {phase}");
+    let start = Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(&marker)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "{phase} never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "build ended before {phase}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 fn tar_list(tar: &Path) -> Vec<String> {
     let out = Command::new("tar").arg("-tf").arg(tar).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -226,24 +247,7 @@ fn interrupted_build_leaves_nothing_behind_in_any_phase() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let log = out.with_extension("log");
-        let marker = format!("probe: paused in {phase}");
-        let start = Instant::now();
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains(&marker)
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(900),
-                "{phase} never started"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "build ended before {phase}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_for_pause(&mut child, &out.with_extension("log"), phase);
         let signal = if i % 2 == 0 {
             nix::sys::signal::Signal::SIGTERM
         } else {
@@ -455,24 +459,7 @@ fn interrupted_disk_build_releases_loop_devices() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let log = out.with_extension("log");
-        let marker = format!("probe: paused in {phase}");
-        let start = Instant::now();
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains(&marker)
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(900),
-                "{phase} never started"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "build ended before {phase}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_for_pause(&mut child, &out.with_extension("log"), phase);
         if phase == "finalise.d" {
             // The image is attached while finalise.d runs.
             assert_ne!(
