@@ -438,6 +438,63 @@ fn vm_qcow2_boots() {
     );
 }
 
+/// `debian-minimal vm growroot` to qcow2, made 1 GiB bigger with `qemu-img resize` before its
+/// first boot: growroot.service grows the root partition and then its ext4 filesystem, and
+/// says so on the serial console.
+#[test]
+fn growroot_grows_resized_qcow2() {
+    let Some(_serial) = enabled("growroot_grows_resized_qcow2") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("growroot");
+    let status = dibkit()
+        .args(["build", "debian-minimal", "vm", "growroot", "-o"])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    let image = out.with_extension("qcow2");
+    assert_nothing_left(tmp.path());
+    let resize = Command::new("qemu-img")
+        .arg("resize")
+        .arg(&image)
+        .arg("+1G")
+        .output()
+        .unwrap();
+    assert!(
+        resize.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resize.stderr)
+    );
+    // The filesystem line comes last and only when it really grew, which needs the
+    // partition to have grown first.
+    let console = tmp.path().join("growroot.boot.log");
+    let boot = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "600"])
+        .args(["--expect", "growroot: grew the ext4 filesystem on / from"])
+        .arg("--log")
+        .arg(&console)
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+    let console = String::from_utf8_lossy(&std::fs::read(&console).unwrap()).replace('\r', "");
+    assert!(
+        console.contains("growroot: grew /dev/vda1 from"),
+        "the partition line is missing:\n{console}"
+    );
+}
+
 /// Interrupting a disk build while the image is attached (block-device.d, then finalise.d on
 /// the mounted image) releases every mount, partition device and loop device.
 #[test]
