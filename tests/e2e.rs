@@ -539,3 +539,86 @@ fn interrupted_disk_build_releases_loop_devices() {
         assert_nothing_left(tmp.path());
     }
 }
+
+/// `debian-minimal vm block-device-efi`: one GPT image that boots with UEFI (OVMF, GRUB on
+/// the ESP's removable-media path) and with a BIOS; the ESP was filled without mounting FAT.
+#[test]
+fn efi_image_boots_with_uefi_and_bios() {
+    let Some(_serial) = enabled("efi_image_boots_with_uefi_and_bios") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("efi");
+    let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
+    let status = dibkit()
+        .args([
+            "build",
+            "debian-minimal",
+            "vm",
+            "block-device-efi",
+            "-t",
+            "qcow2,raw",
+            "-o",
+        ])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    assert_eq!(
+        Command::new("losetup").arg("-a").output().unwrap().stdout,
+        before,
+        "a loop device was left attached"
+    );
+    assert_nothing_left(tmp.path());
+    // The partition table and the ESP, read from the raw image without a loop device.
+    let raw = out.with_extension("raw");
+    let table = Command::new("sfdisk")
+        .arg("--json")
+        .arg(&raw)
+        .output()
+        .unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
+    let parts = table["partitiontable"]["partitions"].as_array().unwrap();
+    assert_eq!(table["partitiontable"]["label"], "gpt");
+    let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+            "21686148-6449-6E6F-744E-656564454649",
+            "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+        ]
+    );
+    let esp_offset = parts[0]["start"].as_u64().unwrap() * 512;
+    let listing = Command::new("mdir")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(["-/", "-b", "-i"])
+        .arg(format!("{}@@{esp_offset}", raw.display()))
+        .arg("::/")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("::/EFI/BOOT/BOOTX64.EFI"),
+        "ESP holds: {listing}"
+    );
+    let image = out.with_extension("qcow2");
+    for firmware in [&["--uefi"][..], &[][..]] {
+        let boot = dibkit()
+            .args(["boot", "--accel", "tcg", "--timeout", "600"])
+            .args(firmware)
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(
+            boot.status.success(),
+            "{firmware:?}: {}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
+    }
+}

@@ -660,6 +660,20 @@ impl Config {
         }
     }
 
+    /// `getval boot-label`: the label of the filesystem mounted at `/boot`, else its node
+    /// name, else empty.
+    #[must_use]
+    pub fn boot_label(&self) -> String {
+        match self.mkfs_at("/boot") {
+            Some(Node {
+                kind: Kind::Mkfs { label, .. },
+                ..
+            }) if !label.is_empty() => label.clone(),
+            Some(n) => n.name.clone(),
+            None => String::new(),
+        }
+    }
+
     /// `getval root-fstype`.
     #[must_use]
     pub fn root_fstype(&self) -> Option<String> {

@@ -155,6 +155,9 @@ pub struct Image {
     pub mounts: MountStack,
     /// Mount points in mount order, for unmounting.
     mounted: Vec<PathBuf>,
+    /// FAT filesystems the host cannot mount: `(directory in the tree, device)`. The
+    /// directory is an ordinary one during finalise; [`Image::fill_fat`] copies it in.
+    pub fat_staged: Vec<(PathBuf, String)>,
 }
 
 impl Image {
@@ -178,6 +181,48 @@ impl Image {
             s.push_str(&format!("[{n}]={d} "));
         }
         s
+    }
+
+    /// Whether `path` is one of the image's own mounted filesystems.
+    #[must_use]
+    pub fn owns_mount(&self, path: &Path) -> bool {
+        self.mounted.iter().any(|m| m == path)
+    }
+
+    /// Copies each staged FAT directory into its filesystem with mtools and empties the
+    /// directory, so the mount point in the root filesystem is bare as on a mounted image.
+    ///
+    /// # Errors
+    /// mcopy fails (the filesystem is too small, or a name FAT cannot hold).
+    pub fn fill_fat(&mut self) -> Result<()> {
+        for (dir, dev) in std::mem::take(&mut self.fat_staged) {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            names.sort();
+            if names.is_empty() {
+                continue;
+            }
+            run(Command::new("mcopy")
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .args(["-s", "-p", "-Q", "-i", &dev])
+                .args(&names)
+                .arg("::/"))
+            .with_context(|| {
+                format!("copying {} into the FAT filesystem on {dev}", dir.display())
+            })?;
+            for n in names {
+                let removed = if n.is_dir() && !n.is_symlink() {
+                    fs::remove_dir_all(&n)
+                } else {
+                    fs::remove_file(&n)
+                };
+                removed.with_context(|| format!("removing {} after copying it", n.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Unmounts filesystems (reverse mount order), removes partition devices, detaches the
@@ -278,18 +323,43 @@ pub fn create(
                 }
                 let target = mnt.join(mount_point.trim_start_matches('/'));
                 fs::create_dir_all(&target)?;
-                let t = if fstype == "vfat" {
-                    "vfat"
-                } else {
-                    fstype.as_str()
-                };
-                run(Command::new("mount").args(["-t", t, &dev]).arg(&target))
-                    .with_context(|| format!("mount `{}`", node.name))?;
+                if is_fat(&fstype) && !kernel_has("vfat") {
+                    // Many build hosts (containers, minimal kernels) cannot mount FAT: the
+                    // mount point stays a directory and mtools fills the filesystem after
+                    // cleanup.d.
+                    image.fat_staged.push((target, dev));
+                    continue;
+                }
+                run(Command::new("mount")
+                    .args(["-t", &fstype, &dev])
+                    .arg(&target))
+                .with_context(|| format!("mount `{}`", node.name))?;
                 image.mounted.push(target);
             }
         }
     }
     Ok(())
+}
+
+fn is_fat(fstype: &str) -> bool {
+    matches!(fstype, "vfat" | "fat" | "msdos")
+}
+
+/// Whether the running kernel can mount `fstype` (loaded or loadable).
+fn kernel_has(fstype: &str) -> bool {
+    let listed = |fs: &str| {
+        fs::read_to_string("/proc/filesystems")
+            .is_ok_and(|t| t.lines().any(|l| l.split_whitespace().last() == Some(fs)))
+    };
+    if listed(fstype) {
+        return true;
+    }
+    let _ = Command::new("modprobe")
+        .args(["-q", fstype])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    listed(fstype)
 }
 
 fn partition(

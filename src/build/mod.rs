@@ -184,6 +184,18 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
             ("mkfs.ext4", "e2fsprogs"),
             ("qemu-img", "qemu-utils"),
         ]);
+        let fat = plan
+            .elements
+            .iter()
+            .any(|e| e.name.contains("block-device-efi"))
+            || std::env::var("DIB_BLOCK_DEVICE_CONFIG").is_ok_and(|c| {
+                c.strip_prefix("file://")
+                    .map_or(c.clone(), |p| fs::read_to_string(p).unwrap_or_default())
+                    .contains("fat")
+            });
+        if fat {
+            tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
+        }
     }
     tools
 }
@@ -465,6 +477,7 @@ fn prepare(b: &mut Build, lib: &Library) -> Result<(), Failure> {
             "DIB_ROOT_FSTYPE".into(),
             config.root_fstype().unwrap_or_default(),
         );
+        vars.insert("DIB_BOOT_LABEL".into(), config.boot_label());
         vars.insert("DIB_MOUNTPOINTS".into(), config.mount_points());
         let _ = writeln!(b.log, "block-device configuration from {origin}");
         b.blockdev = Some(config);
@@ -590,7 +603,17 @@ fn leave_chroot(b: &mut Build) -> Result<(), Failure> {
         }
     }
     b.mounts.close()?;
-    let left = sys::mount::sweep(&b.paths.mnt);
+    // Whatever a hook left mounted goes; the disk image's own filesystems stay mounted for
+    // the scrub, the tar export and the FAT fill.
+    let mut left = Vec::new();
+    for m in sys::mount::mounts_below(&b.paths.mnt) {
+        if b.image.as_ref().is_some_and(|i| i.owns_mount(&m)) {
+            continue;
+        }
+        if sys::mount::unmount(&m).is_err() {
+            left.push(m);
+        }
+    }
     if !left.is_empty() {
         return Err(Failure::Other(anyhow!(
             "still mounted in the image: {left:?}"
@@ -789,6 +812,10 @@ fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
     let Some(mut image) = b.image.take() else {
         return Ok(Vec::new());
     };
+    if !image.fat_staged.is_empty() {
+        b.progress.step("filling the FAT filesystems with mtools");
+    }
+    image.fill_fat()?;
     image.release()?;
     let raw = image.raw.clone();
     drop(image);
