@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark: `dibkit build debian-minimal -t tar` against upstream disk-image-create on the same
-# machine, in one run, each with a cold cache and then warm.
+# Benchmark: dibkit build against upstream disk-image-create on the same machine, in one run,
+# each with a cold cache and then warm.
 #
-#   sudo bash benches/build.sh        (root; needs cargo build --release and tests/oracle/setup)
+#   sudo bash benches/build.sh [tar|vm]   (root; needs cargo build --release, tests/oracle/setup)
 #
-# Both build Debian bookworm for the host architecture with their own debian-minimal element
-# and their own default mirror, into a tar. Cold: a new, empty image cache (debootstrap
-# downloads everything). Warm: the same command again with the cache the cold run left.
-# Targets: dibkit at least 2x faster cold and 4x faster warm. BENCH_ENFORCE=1 exits 1 on a miss.
+# tar (default): `debian-minimal` into a root filesystem tar.
+# vm: `debian-minimal vm` into a qcow2 (both compress it by default); also reports both image
+#     sizes and both boot times under `dibkit boot --accel tcg`.
+# Both build Debian bookworm for the host architecture with their own elements and their own
+# default mirror. Cold: a new, empty image cache (debootstrap downloads everything). Warm: the
+# same command again with the cache the cold run left. Targets: dibkit at least 2x faster cold
+# and 4x faster warm (vm: and an image no larger). BENCH_ENFORCE=1 exits 1 on a miss.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -27,10 +30,51 @@ command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
 mirror=${DIB_DISTRIBUTION_MIRROR:-$(sed -n 's/^DEF_MIRROR="\(.*\)"$/\1/p' "$(command -v debootstrap)")}
 export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-${mirror%/*}/debian-security}
 
-WORK="$ROOT/target/bench/build"
+MODE=${1:-tar}
+case "$MODE" in
+    tar) elements=(debian-minimal) types=tar ;;
+    vm) elements=(debian-minimal vm) types=qcow2 ;;
+    *) echo "benches/build.sh: unknown mode '$MODE' (tar or vm)" >&2; exit 2 ;;
+esac
+
+WORK="$ROOT/target/bench/build-$MODE"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 export DIB_RELEASE=bookworm
+
+if [[ $MODE == vm ]]; then
+    # disk-image-create maps partitions with kpartx (device-mapper). On hosts whose kernel has
+    # no device-mapper, give it a stand-in that makes the same /dev/mapper/loopNpK names as
+    # links to the partition devices partx creates.
+    if ! dmsetup version >/dev/null 2>&1 || ! command -v kpartx >/dev/null; then
+        mkdir -p "$WORK/shim"
+        cat >"$WORK/shim/kpartx" <<'SHIM'
+#!/bin/bash
+# kpartx stand-in (benches/build.sh): partition devices from partx, linked as /dev/mapper/*.
+set -eu
+flags=$1
+dev=${*: -1}
+name=$(basename "$dev")
+mkdir -p /dev/mapper
+if [[ $flags == -d* ]]; then
+    rm -f /dev/mapper/"$name"p*
+    partx -d "$dev" 2>/dev/null || true
+    exit 0
+fi
+partx -a "$dev" 2>/dev/null || partx -u "$dev"
+for _ in $(seq 50); do
+    ls "$dev"p* >/dev/null 2>&1 && break
+    sleep 0.1
+done
+for part in "$dev"p*; do
+    ln -sf "$part" "/dev/mapper/$(basename "$part")"
+    echo "add map $(basename "$part")"
+done
+SHIM
+        chmod +x "$WORK/shim/kpartx"
+        export PATH="$WORK/shim:$PATH"
+    fi
+fi
 
 run() { # NAME CACHE COMMAND...
     local name=$1 cache=$2
@@ -48,12 +92,24 @@ run() { # NAME CACHE COMMAND...
 
 for round in cold warm; do
     mkdir -p "$WORK/cache-dibkit" "$WORK/cache-dib"
-    rm -f "$WORK"/dibkit.tar "$WORK"/dib.tar
+    rm -f "$WORK"/dibkit.$types "$WORK"/dib.$types
     run "dibkit-$round" "$WORK/cache-dibkit" \
-        "$DIBKIT" build debian-minimal -t tar -o "$WORK/dibkit" --force --image-cache "$WORK/cache-dibkit"
+        "$DIBKIT" build "${elements[@]}" -t $types -o "$WORK/dibkit" --force --image-cache "$WORK/cache-dibkit"
     run "dib-$round" "$WORK/cache-dib" \
-        env PATH="$VENV/bin:$PATH" "$VENV/bin/disk-image-create" -t tar -o "$WORK/dib" debian-minimal
+        env PATH="$VENV/bin:$PATH" "$VENV/bin/disk-image-create" -t $types -o "$WORK/dib" "${elements[@]}"
 done
+
+if [[ $MODE == vm ]]; then
+    for who in dibkit dib; do
+        echo "size-$who $(stat -c %s "$WORK/$who.qcow2")" >>"$WORK/times"
+        if "$DIBKIT" boot --accel tcg --timeout 600 "$WORK/$who.qcow2" >"$WORK/boot-$who.out" 2>&1; then
+            sed -n 's/.* in \([0-9.]*\) s;.*/boot-'"$who"' \1/p' "$WORK/boot-$who.out" >>"$WORK/times"
+        else
+            echo "benches/build.sh: $who.qcow2 did not boot; see $WORK/boot-$who.out" >&2
+            echo "boot-$who nan" >>"$WORK/times"
+        fi
+    done
+fi
 
 python3 - "$WORK/times" <<'PY'
 import os, sys
@@ -66,6 +122,14 @@ for r, target in (("cold", 2), ("warm", 4)):
     ok &= good
     print(f"{r}: dibkit {t[f'dibkit-{r}']:.1f} s, disk-image-create {t[f'dib-{r}']:.1f} s, "
           f"ratio {ratio:.1f}x (target >= {target}x: {'PASS' if good else 'MISS'})")
+if "size-dibkit" in t:
+    mib = lambda b: b / 2**20
+    small = t["size-dibkit"] <= t["size-dib"]
+    ok &= small
+    print(f"qcow2 size: dibkit {mib(t['size-dibkit']):.0f} MiB, disk-image-create "
+          f"{mib(t['size-dib']):.0f} MiB (target no larger: {'PASS' if small else 'MISS'})")
+    print(f"boot to login (TCG): dibkit {t['boot-dibkit']:.1f} s, disk-image-create "
+          f"{t['boot-dib']:.1f} s")
 if os.environ.get("BENCH_ENFORCE") == "1" and not ok:
     sys.exit(1)
 PY

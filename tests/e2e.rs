@@ -333,11 +333,12 @@ fn executed_order_equals_the_plan() {
     assert_nothing_left(tmp.path());
 }
 
-/// The example CI worker: package-installs and pkg-map installed its packages (`java`
-/// mapped to Debian's JDK), and the jenkins user has the key and passwordless sudo.
+/// The example CI worker as a VM image: package-installs and pkg-map installed its packages
+/// (`java` mapped to Debian's JDK), the jenkins user has the key and passwordless sudo (read
+/// from the raw image's root filesystem, mounted read-only), and the qcow2 boots.
 #[test]
-fn jenkins_slave_example() {
-    let Some(_serial) = enabled("jenkins_slave_example") else {
+fn jenkins_slave_vm() {
+    let Some(_serial) = enabled("jenkins_slave_vm") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -347,21 +348,21 @@ fn jenkins_slave_example() {
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJenkinsTestKeyOnly jenkins@test\n",
     )
     .unwrap();
-    let out = tmp.path().join("js");
+    let out = tmp.path().join("jenkins-worker");
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/elements");
     let status = dibkit()
         .args([
             "build",
             "debian-minimal",
+            "vm",
             "jenkins-slave",
             "-t",
-            "tar",
+            "qcow2,raw",
             "-o",
         ])
         .arg(&out)
         .env("ELEMENTS_PATH", &examples)
         .env("TMPDIR", tmp.path())
-        .env("DIB_DEBIAN_KERNEL", "none")
         .env("JENKINS_PUBLIC_SSH_KEY_PATH", &key)
         .status()
         .unwrap();
@@ -370,31 +371,66 @@ fn jenkins_slave_example() {
         "build failed; log: {}",
         std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
     );
-    let tar = out.with_extension("tar");
-    let files = tar_list(&tar);
-    for want in [
-        "./usr/bin/git",
-        "./usr/bin/curl",
-        "./usr/bin/gcc",
-        "./usr/bin/java",
-        "./home/jenkins/.ssh/authorized_keys",
-    ] {
-        assert!(
-            files.iter().any(|f| f == want),
-            "{want} missing from the tar"
-        );
-    }
-    assert!(tar_read(&tar, "./home/jenkins/.ssh/authorized_keys").contains("jenkins@test"));
-    let sudoers: String = files
-        .iter()
-        .filter(|f| f.starts_with("./etc/sudoers.d/"))
-        .map(|f| tar_read(&tar, f))
-        .collect();
-    assert!(
-        sudoers.contains("jenkins") && sudoers.contains("NOPASSWD"),
-        "{sudoers}"
-    );
     assert_nothing_left(tmp.path());
+
+    // The root filesystem of the raw image, through a read-only offset loop device.
+    let raw = out.with_extension("raw");
+    let table = Command::new("sfdisk")
+        .arg("--json")
+        .arg(&raw)
+        .output()
+        .unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
+    let root = &table["partitiontable"]["partitions"][0];
+    let offset = root["start"].as_u64().unwrap() * 512;
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let dev = Command::new("losetup")
+        .args(["--show", "-f", "-r", "-o", &offset.to_string()])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    let dev = String::from_utf8_lossy(&dev.stdout).trim().to_owned();
+    assert!(dev.starts_with("/dev/loop"), "losetup: {dev}");
+    let mounted = Command::new("mount")
+        .args(["-o", "ro", &dev])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    let read = |p: &str| std::fs::read_to_string(mnt.join(p)).unwrap_or_default();
+    let checks = || {
+        assert!(mounted.success(), "mounting the root filesystem failed");
+        for bin in ["usr/bin/git", "usr/bin/curl", "usr/bin/gcc", "usr/bin/java"] {
+            assert!(mnt.join(bin).exists(), "{bin} missing from the image");
+        }
+        assert!(read("etc/passwd").contains("jenkins:"));
+        assert!(read("home/jenkins/.ssh/authorized_keys").contains("jenkins@test"));
+        let sudoers: String = std::fs::read_dir(mnt.join("etc/sudoers.d"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+            .collect();
+        assert!(
+            sudoers.contains("jenkins") && sudoers.contains("NOPASSWD"),
+            "{sudoers}"
+        );
+    };
+    let result = std::panic::catch_unwind(checks);
+    let _ = Command::new("umount").arg(&mnt).status();
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+
+    let boot = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "600"])
+        .arg(out.with_extension("qcow2"))
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
 }
 
 /// `debian-minimal vm` to qcow2 boots to a login prompt under `dibkit boot`, and the build
@@ -621,4 +657,110 @@ fn efi_image_boots_with_uefi_and_bios() {
             String::from_utf8_lossy(&boot.stderr)
         );
     }
+}
+
+/// A user layout through `DIB_BLOCK_DEVICE_CONFIG`: a primary `/boot`, then logical
+/// partitions (swap and the root) in an extended partition; the image boots.
+#[test]
+fn logical_partitions_and_separate_boot() {
+    let Some(_serial) = enabled("logical_partitions_and_separate_boot") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout.yaml");
+    std::fs::write(
+        &layout,
+        "- local_loop:
+    name: image0
+- partitioning:
+    base: image0
+    label: mbr
+    partitions:
+      - name: boot
+        flags: [ boot, primary ]
+        size: 300MiB
+        mkfs:
+          type: ext4
+          label: img-boot
+          mount:
+            mount_point: /boot
+            fstab:
+              options: defaults
+              fsck-passno: 2
+      - name: swap
+        type: '0x82'
+        size: 64MiB
+        mkfs:
+          type: swap
+          mount:
+            mount_point: none
+            fstab:
+              options: sw
+      - name: root
+        size: 100%
+        mkfs:
+          type: ext4
+          mount:
+            mount_point: /
+            fstab:
+              options: defaults
+              fsck-passno: 1
+",
+    )
+    .unwrap();
+    let out = tmp.path().join("logical");
+    let status = dibkit()
+        .args(["build", "debian-minimal", "vm", "-t", "qcow2,raw", "-o"])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .env(
+            "DIB_BLOCK_DEVICE_CONFIG",
+            format!("file://{}", layout.display()),
+        )
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+    assert_nothing_left(tmp.path());
+    let table = Command::new("sfdisk")
+        .arg("--json")
+        .arg(out.with_extension("raw"))
+        .output()
+        .unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
+    let nodes: Vec<(String, String)> = table["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["node"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit(".raw")
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+                p["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [("1", "83"), ("2", "5"), ("5", "82"), ("6", "83")]
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    assert_eq!(nodes, want);
+    let boot = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "600"])
+        .arg(out.with_extension("qcow2"))
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
 }

@@ -103,6 +103,11 @@ fn mbr(
             )));
         }
         if !primary {
+            if !seen_logical && primaries == 4 {
+                return Err(LayoutError(format!(
+                    "partition `{name}`: logical partitions need an extended partition, and 4 primary partitions leave no room for it"
+                )));
+            }
             seen_logical = true;
             // Each logical partition has its EBR one alignment unit before its data.
             start += align;

@@ -375,60 +375,8 @@ fn partition(
         }
         let placed = layout::place(config, index, size)
             .map_err(|e| anyhow!("partitioning `{loop_name}`: {e}"))?;
-        let mut script = String::from(match table.kind {
-            TableKind::Mbr => "label: dos\nunit: sectors\n",
-            TableKind::Gpt => "label: gpt\nunit: sectors\n",
-        });
-        let has_logical = placed.iter().any(|p| p.number > 4);
-        if has_logical {
-            bail!(
-                "partitioning `{loop_name}`: logical MBR partitions are not supported yet; mark them primary"
-            );
-        }
-        for p in &placed {
-            let Some(Kind::Partition { boot, ptype, .. }) = config.node(&p.name).map(|n| &n.kind)
-            else {
-                continue;
-            };
-            let t = match table.kind {
-                TableKind::Mbr => ptype.trim_start_matches("0x").to_owned(),
-                TableKind::Gpt => gpt_type(ptype),
-            };
-            script.push_str(&format!(
-                "start={}, size={}, type={t}{}{}\n",
-                p.start / 512,
-                p.size / 512,
-                if *boot && table.kind == TableKind::Mbr {
-                    ", bootable"
-                } else {
-                    ""
-                },
-                if table.kind == TableKind::Gpt {
-                    format!(", name=\"{}\"", p.name)
-                } else {
-                    String::new()
-                },
-            ));
-        }
-        let mut child = Command::new("sfdisk")
-            .args(["--no-reread", "--no-tell-kernel", "-q", dev])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("running sfdisk")?;
-        child
-            .stdin
-            .take()
-            .context("sfdisk stdin")?
-            .write_all(script.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "sfdisk on {dev} failed: {}\n{script}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let script = sfdisk_script(config, index, &placed);
+        write_table(dev, &script)?;
         // No device-mapper here: partx adds /dev/loopNpK nodes.
         run(Command::new("partx").args(["-a", dev]))?;
         image.partx = true;
@@ -445,6 +393,71 @@ fn partition(
             }
             image.devices.push((p.name.clone(), node_dev));
         }
+    }
+    Ok(())
+}
+
+/// The sfdisk script for table `index` with its partitions placed: MBR logical partitions
+/// go in an extended partition that starts one alignment unit (the first EBR) before the
+/// first of them and runs to the end of the disk.
+fn sfdisk_script(config: &Config, index: usize, placed: &[layout::Placed]) -> String {
+    let table = &config.partitionings[index];
+    let mut script = String::from(match table.kind {
+        TableKind::Mbr => "label: dos\nunit: sectors\n",
+        TableKind::Gpt => "label: gpt\nunit: sectors\n",
+    });
+    for p in placed {
+        if table.kind == TableKind::Mbr && p.number == 5 {
+            let align = table.align.max(512);
+            script.push_str(&format!("start={}, type=5\n", (p.start - align) / 512));
+        }
+        let Some(Kind::Partition { boot, ptype, .. }) = config.node(&p.name).map(|n| &n.kind)
+        else {
+            continue;
+        };
+        let t = match table.kind {
+            TableKind::Mbr => ptype.trim_start_matches("0x").to_owned(),
+            TableKind::Gpt => gpt_type(ptype),
+        };
+        script.push_str(&format!(
+            "start={}, size={}, type={t}{}{}\n",
+            p.start / 512,
+            p.size / 512,
+            if *boot && table.kind == TableKind::Mbr {
+                ", bootable"
+            } else {
+                ""
+            },
+            if table.kind == TableKind::Gpt {
+                format!(", name=\"{}\"", p.name)
+            } else {
+                String::new()
+            },
+        ));
+    }
+    script
+}
+
+/// Writes a partition table with sfdisk onto a device or an image file.
+fn write_table(dev: &str, script: &str) -> Result<()> {
+    let mut child = Command::new("sfdisk")
+        .args(["--no-reread", "--no-tell-kernel", "-q", dev])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running sfdisk")?;
+    child
+        .stdin
+        .take()
+        .context("sfdisk stdin")?
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "sfdisk on {dev} failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -500,8 +513,16 @@ fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &st
     run(&mut cmd).map(|_| ())
 }
 
-/// Converts the raw image into `dest` (written under a temporary name, then renamed).
-pub fn convert(raw: &Path, format: &str, dest: &Path) -> Result<()> {
+/// Converts the raw image into `dest` (written under a temporary name, then renamed). qcow2
+/// is compressed unless `compress` is false, as dib does, with zlib unless the options name
+/// another `compression_type`; the clusters are compressed on several threads (`-W`).
+pub fn convert(
+    raw: &Path,
+    format: &str,
+    dest: &Path,
+    compress: bool,
+    options: Option<&str>,
+) -> Result<()> {
     let partial = dest.with_file_name(format!(
         ".{}.partial",
         dest.file_name()
@@ -512,11 +533,12 @@ pub fn convert(raw: &Path, format: &str, dest: &Path) -> Result<()> {
     cmd.args(["convert", "-f", "raw", "-O", format]);
     if format == "qcow2" {
         cmd.args(["-o", "compat=1.1"]);
-    }
-    if let Ok(extra) = std::env::var("QEMU_IMG_OPTIONS") {
-        if !extra.is_empty() {
-            cmd.args(["-o", &extra]);
+        if compress {
+            cmd.args(["-c", "-W", "-m", "8"]);
         }
+    }
+    if let Some(extra) = options {
+        cmd.args(["-o", extra]);
     }
     cmd.arg(raw).arg(&partial);
     if let Err(e) = run(&mut cmd) {
@@ -524,4 +546,86 @@ pub fn convert(raw: &Path, format: &str, dest: &Path) -> Result<()> {
         return Err(e);
     }
     fs::rename(&partial, dest).with_context(|| format!("renaming into {}", dest.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blockdev::config::parse;
+
+    const LOGICAL: &str = "- local_loop:\n    name: image0\n- partitioning:\n    base: image0\n    label: mbr\n    partitions:\n      - name: boot\n        flags: [ boot, primary ]\n        size: 100MiB\n      - name: data\n        size: 200MiB\n      - name: swap\n        type: '0x82'\n        size: 10MiB\n";
+
+    #[test]
+    fn logical_partitions_sit_in_an_extended_partition() {
+        let c = parse(LOGICAL).unwrap();
+        let placed = layout::place(&c, 0, 1024 << 20).unwrap();
+        assert_eq!(
+            sfdisk_script(&c, 0, &placed),
+            "label: dos\nunit: sectors\n\
+             start=2048, size=204800, type=83, bootable\n\
+             start=206848, type=5\n\
+             start=208896, size=409600, type=83\n\
+             start=620544, size=20480, type=82\n"
+        );
+    }
+
+    /// sfdisk accepts the script and numbers the logical partitions 5 and up, as dib does
+    /// (an image file needs no loop device).
+    #[test]
+    fn sfdisk_writes_the_logical_layout() {
+        if Command::new("sfdisk").arg("--version").output().is_err() {
+            eprintln!("skipping: sfdisk is not installed");
+            return;
+        }
+        let c = parse(LOGICAL).unwrap();
+        let placed = layout::place(&c, 0, 1024 << 20).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.raw");
+        fs::File::create(&img).unwrap().set_len(1024 << 20).unwrap();
+        write_table(img.to_str().unwrap(), &sfdisk_script(&c, 0, &placed)).unwrap();
+        let dump = run(Command::new("sfdisk").arg("--json").arg(&img)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&dump).unwrap();
+        let parts: Vec<(String, u64, String)> = json["partitiontable"]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["node"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit("raw")
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                    p["start"].as_u64().unwrap(),
+                    p["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64, String)> = [
+            ("1", 2048, "83"),
+            ("2", 206_848, "5"),
+            ("5", 208_896, "83"),
+            ("6", 620_544, "82"),
+        ]
+        .iter()
+        .map(|(n, s, t)| ((*n).to_owned(), *s, (*t).to_owned()))
+        .collect();
+        assert_eq!(parts, want);
+        for p in &placed {
+            assert!(p.number == 1 || p.number >= 5, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn four_primaries_leave_no_room_for_logical_ones() {
+        let text = LOGICAL.replace(
+            "      - name: data\n",
+            "      - name: p2\n        flags: [ primary ]\n        size: 1MiB\n      - name: p3\n        flags: [ primary ]\n        size: 1MiB\n      - name: p4\n        flags: [ primary ]\n        size: 1MiB\n      - name: data\n",
+        );
+        let c = parse(&text).unwrap();
+        let e = layout::place(&c, 0, 1024 << 20).unwrap_err();
+        assert!(e.0.contains("no room"), "{e}");
+    }
 }

@@ -49,6 +49,10 @@ pub struct Options {
     pub image_cache: Option<PathBuf>,
     pub logfile: Option<PathBuf>,
     pub checksum: bool,
+    /// qcow2 compression (`-u` turns it off).
+    pub compress: bool,
+    /// `--qemu-img-options` / `QEMU_IMG_OPTIONS`: `qemu-img convert -o` options.
+    pub qemu_img_options: Option<String>,
     pub keep_on_error: bool,
     pub force: bool,
     pub verbose: bool,
@@ -826,7 +830,13 @@ fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
         };
         let dest = b.opts.output_path(&kind);
         b.progress.step(&format!("writing {}", dest.display()));
-        disk::convert(&raw, format, &dest)?;
+        disk::convert(
+            &raw,
+            format,
+            &dest,
+            b.opts.compress,
+            b.opts.qemu_img_options.as_deref(),
+        )?;
         write_checksums(b, &kind, &dest)?;
         outputs.push(dest);
     }

@@ -60,6 +60,15 @@ pub struct Args {
     #[arg(long)]
     pub checksum: bool,
 
+    /// Do not compress qcow2 images (they are compressed, zlib, by default, as in dib).
+    #[arg(short = 'u')]
+    pub uncompressed: bool,
+
+    /// Options for `qemu-img convert -o`, e.g. `compression_type=zstd` (read also from
+    /// `QEMU_IMG_OPTIONS`).
+    #[arg(long, value_name = "K=V,...")]
+    pub qemu_img_options: Option<String>,
+
     /// Show the plan and the host steps, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -175,6 +184,12 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         image_cache: args.image_cache.clone(),
         logfile: args.logfile.clone(),
         checksum: args.checksum,
+        compress: !args.uncompressed,
+        qemu_img_options: args
+            .qemu_img_options
+            .clone()
+            .or_else(|| std::env::var("QEMU_IMG_OPTIONS").ok())
+            .filter(|o| !o.is_empty()),
         keep_on_error: args.keep_on_error,
         force: args.force,
         verbose: args.verbose,
