@@ -572,6 +572,7 @@ mod tests {
     /// sfdisk accepts the script and numbers the logical partitions 5 and up, as dib does
     /// (an image file needs no loop device).
     #[test]
+    #[allow(clippy::print_stderr)]
     fn sfdisk_writes_the_logical_layout() {
         if Command::new("sfdisk").arg("--version").output().is_err() {
             eprintln!("skipping: sfdisk is not installed");
