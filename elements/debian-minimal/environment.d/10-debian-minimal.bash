@@ -8,3 +8,6 @@ export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-}
 export DIB_DEBIAN_COMPONENTS=${DIB_DEBIAN_COMPONENTS:-main}
 export DIB_APT_SOURCES_CONF=${DIB_APT_SOURCES_CONF:-}
 export DIB_DEBIAN_KERNEL=${DIB_DEBIAN_KERNEL:-}
+# The base packages root.d/60-debian-minimal-baseinstall needs go into
+# debootstrap's cached tree, so a warm build unpacks them.
+export DIB_DEBOOTSTRAP_INCLUDE=${DIB_DEBOOTSTRAP_INCLUDE:-systemd-sysv,dbus,libpam-systemd,ca-certificates,netbase}
