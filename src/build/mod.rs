@@ -982,7 +982,7 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
     if opts.wants_disk() {
         step(
             &mut s,
-            "unmount the image's filesystems, remove the partition devices, detach the loop device",
+            "copy FAT mount points (e.g. /boot/efi) into their filesystems with mtools when the host cannot mount FAT; unmount the image's filesystems, remove the partition devices, detach the loop device",
         );
     }
     for t in &opts.types {
