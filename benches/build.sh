@@ -45,9 +45,30 @@ export DIB_RELEASE=bookworm
 if [[ $MODE == vm ]]; then
     # disk-image-create maps partitions with kpartx (device-mapper). On hosts whose kernel has
     # no device-mapper, give it a stand-in that makes the same /dev/mapper/loopNpK names as
-    # links to the partition devices partx creates.
+    # links to the partition devices partx creates, a dmsetup whose `mknodes` has nothing to
+    # do, and a sudo that keeps this PATH (we are root already; sudo would reset it).
     if ! dmsetup version >/dev/null 2>&1 || ! command -v kpartx >/dev/null; then
         mkdir -p "$WORK/shim"
+        cat >"$WORK/shim/sudo" <<'SHIM'
+#!/bin/bash
+# sudo stand-in (benches/build.sh): already root, so drop sudo's options and run the command.
+while [[ $# -gt 0 && $1 == -* ]]; do
+    case $1 in
+        --) shift; break ;;
+        -u | -g | -C | -D) shift 2 ;;
+        *) shift ;;
+    esac
+done
+exec "$@"
+SHIM
+        real_dmsetup=$(command -v dmsetup || echo /usr/sbin/dmsetup)
+        cat >"$WORK/shim/dmsetup" <<SHIM
+#!/bin/bash
+# dmsetup stand-in (benches/build.sh): no device-mapper, so no nodes to make.
+[[ " \$* " == *" mknodes "* ]] && exit 0
+exec $real_dmsetup "\$@"
+SHIM
+        chmod +x "$WORK/shim/sudo" "$WORK/shim/dmsetup"
         cat >"$WORK/shim/kpartx" <<'SHIM'
 #!/bin/bash
 # kpartx stand-in (benches/build.sh): partition devices from partx, linked as /dev/mapper/*.

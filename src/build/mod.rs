@@ -820,6 +820,7 @@ fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
         b.progress.step("filling the FAT filesystems with mtools");
     }
     image.fill_fat()?;
+    image.trim();
     image.release()?;
     let raw = image.raw.clone();
     drop(image);
@@ -982,7 +983,7 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
     if opts.wants_disk() {
         step(
             &mut s,
-            "copy FAT mount points (e.g. /boot/efi) into their filesystems with mtools when the host cannot mount FAT; unmount the image's filesystems, remove the partition devices, detach the loop device",
+            "copy FAT mount points (e.g. /boot/efi) into their filesystems with mtools when the host cannot mount FAT; fstrim and unmount the image's filesystems, remove the partition devices, detach the loop device",
         );
     }
     for t in &opts.types {
