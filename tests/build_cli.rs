@@ -118,6 +118,42 @@ fn fatal_plan_is_refused_before_building() {
     snap("build-fatal-plan", &mut cmd, tmp.path());
 }
 
+/// qcow2 is compressed (zlib) unless `-u`; `--qemu-img-options` reaches qemu-img's `-o`.
+#[test]
+fn dry_run_shows_how_images_are_converted() {
+    let convert = |extra: &[&str]| {
+        let out = dibkit()
+            .args([
+                "build",
+                "--dry-run",
+                "debian-minimal",
+                "vm",
+                "-t",
+                "qcow2,raw",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("qemu-img convert"))
+            .map(|l| l.split(" (").nth(1).unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        convert(&[]),
+        [
+            "qemu-img convert -f raw -O qcow2 -o compat=1.1 -c -W -m 8 to a temporary name, then rename)",
+            "qemu-img convert -f raw -O raw to a temporary name, then rename)",
+        ]
+    );
+    assert_eq!(
+        convert(&["-u", "--qemu-img-options", "compression_type=zstd"])[0],
+        "qemu-img convert -f raw -O qcow2 -o compat=1.1 -o compression_type=zstd to a temporary name, then rename)"
+    );
+}
+
 #[test]
 fn dry_run_of_a_vm_shows_the_disk_layout() {
     let tmp = tempfile::tempdir().unwrap();

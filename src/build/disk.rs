@@ -529,9 +529,29 @@ fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &st
     run(&mut cmd).map(|_| ())
 }
 
-/// Converts the raw image into `dest` (written under a temporary name, then renamed). qcow2
-/// is compressed unless `compress` is false, as dib does, with zlib unless the options name
-/// another `compression_type`; the clusters are compressed on several threads (`-W`).
+/// `qemu-img convert` options for an output `format`: qcow2 is compressed unless `compress`
+/// is false, as dib does, with zlib unless `options` name another `compression_type`, the
+/// clusters compressed on several threads (`-W`); `options` go to `-o`.
+#[must_use]
+pub fn convert_args(format: &str, compress: bool, options: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = ["-f", "raw", "-O", format]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    if format == "qcow2" {
+        args.extend(["-o".to_owned(), "compat=1.1".to_owned()]);
+        if compress {
+            args.extend(["-c", "-W", "-m", "8"].iter().map(|a| (*a).to_owned()));
+        }
+    }
+    if let Some(extra) = options {
+        args.extend(["-o".to_owned(), extra.to_owned()]);
+    }
+    args
+}
+
+/// Converts the raw image into `dest` (written under a temporary name, then renamed), with
+/// [`convert_args`].
 pub fn convert(
     raw: &Path,
     format: &str,
@@ -546,16 +566,8 @@ pub fn convert(
             .unwrap_or_default()
     ));
     let mut cmd = Command::new("qemu-img");
-    cmd.args(["convert", "-f", "raw", "-O", format]);
-    if format == "qcow2" {
-        cmd.args(["-o", "compat=1.1"]);
-        if compress {
-            cmd.args(["-c", "-W", "-m", "8"]);
-        }
-    }
-    if let Some(extra) = options {
-        cmd.args(["-o", extra]);
-    }
+    cmd.arg("convert")
+        .args(convert_args(format, compress, options));
     cmd.arg(raw).arg(&partial);
     if let Err(e) = run(&mut cmd) {
         let _ = fs::remove_file(&partial);

@@ -987,10 +987,13 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         );
     }
     for t in &opts.types {
-        let how = if is_disk_type(t) {
-            "qemu-img convert to a temporary name, then rename"
-        } else {
-            "temporary name, then rename"
+        let how = match disk::DISK_TYPES.iter().find(|(name, _)| name == t) {
+            Some((_, format)) => format!(
+                "qemu-img convert {} to a temporary name, then rename",
+                disk::convert_args(format, opts.compress, opts.qemu_img_options.as_deref())
+                    .join(" ")
+            ),
+            None => "temporary name, then rename".to_owned(),
         };
         step(
             &mut s,
