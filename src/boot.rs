@@ -149,15 +149,7 @@ fn attempt(
     let _ = child.wait();
     let seconds = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&console).replace('\r', "");
-    let tail: Vec<String> = text
-        .lines()
-        .rev()
-        .take(20)
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let tail = crate::build::last_lines(&text, 20);
     Ok(result.map(|booted| Outcome {
         booted,
         seconds,

@@ -68,6 +68,74 @@ fn wait_for_pause(child: &mut std::process::Child, log: &Path, phase: &str) {
     }
 }
 
+/// Runs a build; a failure shows its log.
+fn built(cmd: &mut Command, out: &Path) {
+    let status = cmd.status().unwrap();
+    assert!(
+        status.success(),
+        "build failed; log: {}",
+        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    );
+}
+
+/// `dibkit boot` under TCG (with `extra` options) reaches its prompt; a failure shows its
+/// report with the last console lines.
+fn assert_boots(image: &Path, extra: &[&std::ffi::OsStr]) {
+    let boot = dibkit()
+        .args(["boot", "--accel", "tcg", "--timeout", "600"])
+        .args(extra)
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{extra:?}: {}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+}
+
+/// The attached loop devices (`losetup -a`).
+fn loop_devices() -> Vec<u8> {
+    Command::new("losetup").arg("-a").output().unwrap().stdout
+}
+
+/// A partition of a raw image as sfdisk reads it, without a loop device.
+#[derive(Debug, PartialEq)]
+struct Part {
+    /// The partition number (the node name's suffix).
+    number: String,
+    start_sector: u64,
+    ptype: String,
+}
+
+/// The label (`dos`, `gpt`) and partitions of a raw image.
+fn partitions(raw: &Path) -> (String, Vec<Part>) {
+    let out = Command::new("sfdisk")
+        .arg("--json")
+        .arg(raw)
+        .output()
+        .unwrap();
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let table = &table["partitiontable"];
+    let parts = table["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Part {
+            number: p["node"]
+                .as_str()
+                .unwrap()
+                .rsplit(".raw")
+                .next()
+                .unwrap()
+                .to_owned(),
+            start_sector: p["start"].as_u64().unwrap(),
+            ptype: p["type"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    (table["label"].as_str().unwrap().to_owned(), parts)
+}
+
 fn tar_list(tar: &Path) -> Vec<String> {
     let out = Command::new("tar").arg("-tf").arg(tar).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -102,26 +170,22 @@ fn debian_rootfs_with_ssh_and_devuser() {
     .unwrap();
     let out = tmp.path().join("out/rootfs");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = dibkit()
-        .args([
-            "build",
-            "debian-minimal",
-            "openssh-server",
-            "devuser",
-            "-t",
-            "tar",
-            "-o",
-        ])
-        .arg(&out)
-        .env("TMPDIR", tmp.path())
-        .env("DIB_DEV_USER_AUTHORIZED_KEYS", &key)
-        .env("DIB_DEV_USER_PWDLESS_SUDO", "yes")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "build failed; log: {}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    built(
+        dibkit()
+            .args([
+                "build",
+                "debian-minimal",
+                "openssh-server",
+                "devuser",
+                "-t",
+                "tar",
+                "-o",
+            ])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEV_USER_AUTHORIZED_KEYS", &key)
+            .env("DIB_DEV_USER_PWDLESS_SUDO", "yes"),
+        &out,
     );
     let tar = out.with_extension("tar");
     let files = tar_list(&tar);
@@ -280,18 +344,14 @@ fn executed_order_equals_the_plan() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("probe");
-    let status = dibkit()
-        .args(["build", "debian-minimal", "probe", "-t", "tar", "-o"])
-        .arg(&out)
-        .env("ELEMENTS_PATH", fixtures())
-        .env("TMPDIR", tmp.path())
-        .env("DIB_DEBIAN_KERNEL", "none")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    built(
+        dibkit()
+            .args(["build", "debian-minimal", "probe", "-t", "tar", "-o"])
+            .arg(&out)
+            .env("ELEMENTS_PATH", fixtures())
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEBIAN_KERNEL", "none"),
+        &out,
     );
     let recorded: Vec<String> = tar_read(&out.with_extension("tar"), "./var/lib/dibkit-probe")
         .lines()
@@ -350,39 +410,28 @@ fn jenkins_slave_vm() {
     .unwrap();
     let out = tmp.path().join("jenkins-worker");
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/elements");
-    let status = dibkit()
-        .args([
-            "build",
-            "debian-minimal",
-            "vm",
-            "jenkins-slave",
-            "-t",
-            "qcow2,raw",
-            "-o",
-        ])
-        .arg(&out)
-        .env("ELEMENTS_PATH", &examples)
-        .env("TMPDIR", tmp.path())
-        .env("JENKINS_PUBLIC_SSH_KEY_PATH", &key)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "build failed; log: {}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    built(
+        dibkit()
+            .args([
+                "build",
+                "debian-minimal",
+                "vm",
+                "jenkins-slave",
+                "-t",
+                "qcow2,raw",
+                "-o",
+            ])
+            .arg(&out)
+            .env("ELEMENTS_PATH", &examples)
+            .env("TMPDIR", tmp.path())
+            .env("JENKINS_PUBLIC_SSH_KEY_PATH", &key),
+        &out,
     );
     assert_nothing_left(tmp.path());
 
     // The root filesystem of the raw image, through a read-only offset loop device.
     let raw = out.with_extension("raw");
-    let table = Command::new("sfdisk")
-        .arg("--json")
-        .arg(&raw)
-        .output()
-        .unwrap();
-    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
-    let root = &table["partitiontable"]["partitions"][0];
-    let offset = root["start"].as_u64().unwrap() * 512;
+    let offset = partitions(&raw).1[0].start_sector * 512;
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let dev = Command::new("losetup")
@@ -421,16 +470,7 @@ fn jenkins_slave_vm() {
         std::panic::resume_unwind(panic);
     }
 
-    let boot = dibkit()
-        .args(["boot", "--accel", "tcg", "--timeout", "600"])
-        .arg(out.with_extension("qcow2"))
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
+    assert_boots(&out.with_extension("qcow2"), &[]);
 }
 
 /// `debian-minimal vm` to qcow2 boots to a login prompt under `dibkit boot`, and the build
@@ -442,36 +482,19 @@ fn vm_qcow2_boots() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("debian");
-    let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
-    let status = dibkit()
-        .args(["build", "debian-minimal", "vm", "-o"])
-        .arg(&out)
-        .env("TMPDIR", tmp.path())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    let before = loop_devices();
+    built(
+        dibkit()
+            .args(["build", "debian-minimal", "vm", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path()),
+        &out,
     );
     let image = out.with_extension("qcow2");
     assert!(image.is_file());
-    assert_eq!(
-        Command::new("losetup").arg("-a").output().unwrap().stdout,
-        before,
-        "a loop device was left attached"
-    );
+    assert_eq!(loop_devices(), before, "a loop device was left attached");
     assert_nothing_left(tmp.path());
-    let boot = dibkit()
-        .args(["boot", "--accel", "tcg", "--timeout", "600"])
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
+    assert_boots(&image, &[]);
 }
 
 /// `debian-minimal vm growroot` to qcow2, made 1 GiB bigger with `qemu-img resize` before its
@@ -484,16 +507,12 @@ fn growroot_grows_resized_qcow2() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("growroot");
-    let status = dibkit()
-        .args(["build", "debian-minimal", "vm", "growroot", "-o"])
-        .arg(&out)
-        .env("TMPDIR", tmp.path())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    built(
+        dibkit()
+            .args(["build", "debian-minimal", "vm", "growroot", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path()),
+        &out,
     );
     let image = out.with_extension("qcow2");
     assert_nothing_left(tmp.path());
@@ -511,18 +530,14 @@ fn growroot_grows_resized_qcow2() {
     // The filesystem line comes last and only when it really grew, which needs the
     // partition to have grown first.
     let console = tmp.path().join("growroot.boot.log");
-    let boot = dibkit()
-        .args(["boot", "--accel", "tcg", "--timeout", "600"])
-        .args(["--expect", "growroot: grew the ext4 filesystem on / from"])
-        .arg("--log")
-        .arg(&console)
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
+    assert_boots(
+        &image,
+        &[
+            "--expect".as_ref(),
+            "growroot: grew the ext4 filesystem on / from".as_ref(),
+            "--log".as_ref(),
+            console.as_os_str(),
+        ],
     );
     let console = String::from_utf8_lossy(&std::fs::read(&console).unwrap()).replace('\r', "");
     assert!(
@@ -541,7 +556,7 @@ fn interrupted_disk_build_releases_loop_devices() {
     for phase in ["block-device.d", "finalise.d"] {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("disk");
-        let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
+        let before = loop_devices();
         let mut child = dibkit()
             .args(["build", "debian-minimal", "vm", "probe", "-o"])
             .arg(&out)
@@ -555,10 +570,7 @@ fn interrupted_disk_build_releases_loop_devices() {
         wait_for_pause(&mut child, &out.with_extension("log"), phase);
         if phase == "finalise.d" {
             // The image is attached while finalise.d runs.
-            assert_ne!(
-                Command::new("losetup").arg("-a").output().unwrap().stdout,
-                before
-            );
+            assert_ne!(loop_devices(), before);
         }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -567,11 +579,7 @@ fn interrupted_disk_build_releases_loop_devices() {
             !out.with_extension("qcow2").exists(),
             "{phase}: output left"
         );
-        assert_eq!(
-            Command::new("losetup").arg("-a").output().unwrap().stdout,
-            before,
-            "{phase}: loop device left"
-        );
+        assert_eq!(loop_devices(), before, "{phase}: loop device left");
         assert_nothing_left(tmp.path());
     }
 }
@@ -585,43 +593,29 @@ fn efi_image_boots_with_uefi_and_bios() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("efi");
-    let before = Command::new("losetup").arg("-a").output().unwrap().stdout;
-    let status = dibkit()
-        .args([
-            "build",
-            "debian-minimal",
-            "vm",
-            "block-device-efi",
-            "-t",
-            "qcow2,raw",
-            "-o",
-        ])
-        .arg(&out)
-        .env("TMPDIR", tmp.path())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    let before = loop_devices();
+    built(
+        dibkit()
+            .args([
+                "build",
+                "debian-minimal",
+                "vm",
+                "block-device-efi",
+                "-t",
+                "qcow2,raw",
+                "-o",
+            ])
+            .arg(&out)
+            .env("TMPDIR", tmp.path()),
+        &out,
     );
-    assert_eq!(
-        Command::new("losetup").arg("-a").output().unwrap().stdout,
-        before,
-        "a loop device was left attached"
-    );
+    assert_eq!(loop_devices(), before, "a loop device was left attached");
     assert_nothing_left(tmp.path());
     // The partition table and the ESP, read from the raw image without a loop device.
     let raw = out.with_extension("raw");
-    let table = Command::new("sfdisk")
-        .arg("--json")
-        .arg(&raw)
-        .output()
-        .unwrap();
-    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
-    let parts = table["partitiontable"]["partitions"].as_array().unwrap();
-    assert_eq!(table["partitiontable"]["label"], "gpt");
-    let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+    let (label, parts) = partitions(&raw);
+    assert_eq!(label, "gpt");
+    let types: Vec<&str> = parts.iter().map(|p| p.ptype.as_str()).collect();
     assert_eq!(
         types,
         [
@@ -630,7 +624,7 @@ fn efi_image_boots_with_uefi_and_bios() {
             "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
         ]
     );
-    let esp_offset = parts[0]["start"].as_u64().unwrap() * 512;
+    let esp_offset = parts[0].start_sector * 512;
     let listing = Command::new("mdir")
         .env("MTOOLS_SKIP_CHECK", "1")
         .args(["-/", "-b", "-i"])
@@ -644,19 +638,8 @@ fn efi_image_boots_with_uefi_and_bios() {
         "ESP holds: {listing}"
     );
     let image = out.with_extension("qcow2");
-    for firmware in [&["--uefi"][..], &[][..]] {
-        let boot = dibkit()
-            .args(["boot", "--accel", "tcg", "--timeout", "600"])
-            .args(firmware)
-            .arg(&image)
-            .output()
-            .unwrap();
-        assert!(
-            boot.status.success(),
-            "{firmware:?}: {}",
-            String::from_utf8_lossy(&boot.stderr)
-        );
-    }
+    assert_boots(&image, &["--uefi".as_ref()]);
+    assert_boots(&image, &[]);
 }
 
 /// A user layout through `DIB_BLOCK_DEVICE_CONFIG`: a primary `/boot`, then logical
@@ -709,58 +692,24 @@ fn logical_partitions_and_separate_boot() {
     )
     .unwrap();
     let out = tmp.path().join("logical");
-    let status = dibkit()
-        .args(["build", "debian-minimal", "vm", "-t", "qcow2,raw", "-o"])
-        .arg(&out)
-        .env("TMPDIR", tmp.path())
-        .env(
-            "DIB_BLOCK_DEVICE_CONFIG",
-            format!("file://{}", layout.display()),
-        )
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(out.with_extension("log")).unwrap_or_default()
+    built(
+        dibkit()
+            .args(["build", "debian-minimal", "vm", "-t", "qcow2,raw", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .env(
+                "DIB_BLOCK_DEVICE_CONFIG",
+                format!("file://{}", layout.display()),
+            ),
+        &out,
     );
     assert_nothing_left(tmp.path());
-    let table = Command::new("sfdisk")
-        .arg("--json")
-        .arg(out.with_extension("raw"))
-        .output()
-        .unwrap();
-    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
-    let nodes: Vec<(String, String)> = table["partitiontable"]["partitions"]
-        .as_array()
-        .unwrap()
+    let (label, parts) = partitions(&out.with_extension("raw"));
+    assert_eq!(label, "dos");
+    let nodes: Vec<(&str, &str)> = parts
         .iter()
-        .map(|p| {
-            (
-                p["node"]
-                    .as_str()
-                    .unwrap()
-                    .rsplit(".raw")
-                    .next()
-                    .unwrap()
-                    .to_owned(),
-                p["type"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|p| (p.number.as_str(), p.ptype.as_str()))
         .collect();
-    let want: Vec<(String, String)> = [("1", "83"), ("2", "5"), ("5", "82"), ("6", "83")]
-        .iter()
-        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
-        .collect();
-    assert_eq!(nodes, want);
-    let boot = dibkit()
-        .args(["boot", "--accel", "tcg", "--timeout", "600"])
-        .arg(out.with_extension("qcow2"))
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
+    assert_eq!(nodes, [("1", "83"), ("2", "5"), ("5", "82"), ("6", "83")]);
+    assert_boots(&out.with_extension("qcow2"), &[]);
 }

@@ -357,7 +357,8 @@ pub fn create(
     Ok(())
 }
 
-fn is_fat(fstype: &str) -> bool {
+/// FAT filesystem types (mkfs `type`).
+pub(crate) fn is_fat(fstype: &str) -> bool {
     matches!(fstype, "vfat" | "fat" | "msdos")
 }
 

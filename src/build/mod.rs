@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow};
 
+use crate::blockdev::config::{Config, Kind};
 use crate::element::discover::Library;
 use crate::element::model::{PHASES, Phase, Root};
 use crate::order::plan::{INSTALL_TYPE_ENV, Plan};
@@ -159,7 +160,7 @@ pub struct Build {
     pub log: File,
     pub interrupted: Arc<AtomicBool>,
     /// The block-device configuration (disk builds).
-    pub blockdev: Option<crate::blockdev::config::Config>,
+    pub blockdev: Option<Config>,
     /// The disk image while it exists.
     pub image: Option<disk::Image>,
 }
@@ -174,8 +175,22 @@ impl Build {
     }
 }
 
+/// The last `n` lines of `text`, for failure reports.
+#[must_use]
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
+}
+
 /// Host tools a build needs, with the Debian package that has each.
-fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static str)> {
+fn required_tools(
+    plan: &Plan,
+    opts: &Options,
+    blockdev: Option<&Config>,
+) -> Vec<(&'static str, &'static str)> {
     let mut tools = vec![("tar", "tar"), ("bash", "bash"), ("find", "findutils")];
     if plan.elements.iter().any(|e| e.name == "debootstrap") {
         tools.push(("debootstrap", "debootstrap"));
@@ -188,18 +203,14 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
             ("mkfs.ext4", "e2fsprogs"),
             ("qemu-img", "qemu-utils"),
         ]);
-        let fat = plan
-            .elements
+    }
+    let fat = blockdev.is_some_and(|c| {
+        c.nodes
             .iter()
-            .any(|e| e.name.contains("block-device-efi"))
-            || std::env::var("DIB_BLOCK_DEVICE_CONFIG").is_ok_and(|c| {
-                c.strip_prefix("file://")
-                    .map_or(c.clone(), |p| fs::read_to_string(p).unwrap_or_default())
-                    .contains("fat")
-            });
-        if fat {
-            tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
-        }
+            .any(|n| matches!(&n.kind, Kind::Mkfs { fstype, .. } if disk::is_fat(fstype)))
+    });
+    if fat {
+        tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
     }
     tools
 }
@@ -213,7 +224,12 @@ fn on_path(tool: &str) -> bool {
 ///
 /// # Errors
 /// Not root, missing tools, too little space, or an output in the way.
-pub fn preflight(opts: &Options, plan: &Plan, tmp: &Path) -> Result<(), Failure> {
+pub fn preflight(
+    opts: &Options,
+    plan: &Plan,
+    blockdev: Option<&Config>,
+    tmp: &Path,
+) -> Result<(), Failure> {
     for t in &opts.types {
         if !TYPES.contains(&t.as_str()) {
             return Err(Failure::Preflight(format!(
@@ -238,7 +254,7 @@ pub fn preflight(opts: &Options, plan: &Plan, tmp: &Path) -> Result<(), Failure>
             "dibkit build must run as root (it mounts filesystems and enters a chroot)".to_owned(),
         ));
     }
-    let missing: Vec<(&str, &str)> = required_tools(plan, opts)
+    let missing: Vec<(&str, &str)> = required_tools(plan, opts, blockdev)
         .into_iter()
         .filter(|(t, _)| !on_path(t))
         .collect();
@@ -293,7 +309,16 @@ pub fn run(
     user_path: &[String],
 ) -> Result<Summary, Box<Failed>> {
     let tmp = std::env::var_os("TMP_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    preflight(&opts, &plan, &tmp)?;
+    // dib selects and checks the block-device configuration before anything runs; it also
+    // decides which host tools the disk needs.
+    let blockdev = if opts.wants_disk() {
+        let (origin, text) = disk::select_config(lib, &plan, &opts.arch).map_err(Failure::Other)?;
+        let config = disk::load_config(&origin, &text).map_err(Failure::Other)?;
+        Some((origin, config))
+    } else {
+        None
+    };
+    preflight(&opts, &plan, blockdev.as_ref().map(|(_, c)| c), &tmp)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -335,8 +360,11 @@ pub fn run(
         build: workdir.clone(),
     };
     let log_path = opts.log_path();
-    let log = File::create(&log_path)
+    let mut log = File::create(&log_path)
         .map_err(|e| Failure::Other(anyhow!("creating log {}: {e}", log_path.display())))?;
+    if let Some((origin, _)) = &blockdev {
+        let _ = writeln!(log, "block-device configuration from {origin}");
+    }
     let mut b = Build {
         env_outside: Vec::new(),
         env_inside: Vec::new(),
@@ -348,7 +376,7 @@ pub fn run(
         opts,
         plan,
         paths,
-        blockdev: None,
+        blockdev: blockdev.map(|(_, c)| c),
         image: None,
     };
     let result = stages(&mut b, lib);
@@ -468,11 +496,8 @@ fn prepare(b: &mut Build, lib: &Library) -> Result<(), Failure> {
     hooks::assemble(lib, &b.plan, &b.paths.hooks)?;
     let element_paths = element_paths(lib, &b.plan, &b.paths.builtin_dir);
     let mut vars = env::dib_vars(&b.plan, &b.paths, &b.opts, &element_paths);
-    if b.opts.wants_disk() {
-        // dib selects and checks the block-device configuration before root.d and exports
-        // what hooks may want to know about it.
-        let (origin, text) = disk::select_config(lib, &b.plan, &b.opts.arch)?;
-        let config = disk::load_config(&origin, &text)?;
+    if let Some(config) = &b.blockdev {
+        // What hooks may want to know about the disk, exported before root.d as dib does.
         vars.insert(
             "DIB_ROOT_LABEL".into(),
             config.root_label().unwrap_or_default(),
@@ -483,8 +508,6 @@ fn prepare(b: &mut Build, lib: &Library) -> Result<(), Failure> {
         );
         vars.insert("DIB_BOOT_LABEL".into(), config.boot_label());
         vars.insert("DIB_MOUNTPOINTS".into(), config.mount_points());
-        let _ = writeln!(b.log, "block-device configuration from {origin}");
-        b.blockdev = Some(config);
     }
     b.env_outside = env::outside(&vars, &element_paths);
     b.env_inside = env::inside(&vars);
@@ -577,15 +600,7 @@ fn install_packages(b: &mut Build) -> Result<(), Failure> {
             element: "(command line)".into(),
             path: PathBuf::from("/usr/local/bin/install-packages"),
             status: out.status.code().unwrap_or(-1),
-            tail: String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .rev()
-                .take(20)
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect(),
+            tail: last_lines(&String::from_utf8_lossy(&out.stderr), 20),
         });
     }
     Ok(())
@@ -609,15 +624,9 @@ fn leave_chroot(b: &mut Build) -> Result<(), Failure> {
     b.mounts.close()?;
     // Whatever a hook left mounted goes; the disk image's own filesystems stay mounted for
     // the scrub, the tar export and the FAT fill.
-    let mut left = Vec::new();
-    for m in sys::mount::mounts_below(&b.paths.mnt) {
-        if b.image.as_ref().is_some_and(|i| i.owns_mount(&m)) {
-            continue;
-        }
-        if sys::mount::unmount(&m).is_err() {
-            left.push(m);
-        }
-    }
+    let left = sys::mount::sweep_except(&b.paths.mnt, |m| {
+        b.image.as_ref().is_some_and(|i| i.owns_mount(m))
+    });
     if !left.is_empty() {
         return Err(Failure::Other(anyhow!(
             "still mounted in the image: {left:?}"
@@ -927,15 +936,15 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         } else {
             "on the host"
         };
+        let names: Vec<String> = p
+            .scripts
+            .iter()
+            .map(|x| format!("{} ({})", x.name, x.element))
+            .collect();
         if p.phase == "block-device.d" {
             if opts.wants_disk() {
                 step(&mut s, "unmount proc/sys/dev; move the tree aside");
                 if p.exists {
-                    let names: Vec<String> = p
-                        .scripts
-                        .iter()
-                        .map(|x| format!("{} ({})", x.name, x.element))
-                        .collect();
                     step(
                         &mut s,
                         &format!("block-device.d on the host: {}", names.join(", ")),
@@ -957,11 +966,6 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
             step(&mut s, &format!("{}: no element has it", p.phase));
             continue;
         }
-        let names: Vec<String> = p
-            .scripts
-            .iter()
-            .map(|x| format!("{} ({})", x.name, x.element))
-            .collect();
         step(
             &mut s,
             &format!(
@@ -1009,4 +1013,14 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         ),
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_lines_keeps_the_end_in_order() {
+        assert_eq!(super::last_lines("a\nb\nc\n", 2), ["b", "c"]);
+        assert_eq!(super::last_lines("a\nb", 5), ["a", "b"]);
+        assert!(super::last_lines("", 3).is_empty());
+    }
 }

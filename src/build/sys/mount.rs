@@ -140,8 +140,17 @@ fn unescape(s: &str) -> String {
 /// Unmounts everything below `dir` (deepest first). Returns what could not be unmounted.
 #[must_use]
 pub fn sweep(dir: &Path) -> Vec<PathBuf> {
+    sweep_except(dir, |_| false)
+}
+
+/// [`sweep`], leaving the mounts `keep` says to keep.
+#[must_use]
+pub fn sweep_except(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut left = Vec::new();
     for m in mounts_below(dir) {
+        if keep(&m) {
+            continue;
+        }
         if unmount(&m).is_err() {
             left.push(m);
         }
