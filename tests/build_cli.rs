@@ -154,6 +154,53 @@ fn dry_run_shows_how_images_are_converted() {
     );
 }
 
+/// The build directory is a tmpfs as in dib: `--no-tmpfs` / `DIB_NO_TMPFS=1` keep it on disk,
+/// `--min-tmpfs` / `DIB_MIN_TMPFS` set the RAM it needs (twice the value), and
+/// `--keep-on-error` keeps it on disk so that it outlives the build.
+#[test]
+fn dry_run_shows_where_the_build_directory_is() {
+    let step = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = dibkit();
+        cmd.args(["build", "--dry-run", "debian-minimal", "-t", "tar"])
+            .args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("build directory"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let tmpfs = |gib: u32| {
+        format!(
+            "- build directory on a tmpfs with {gib} GiB of RAM or more (else on disk, 2 GiB free)"
+        )
+    };
+    let disk = "- preflight: root, host tools, 2 GiB free, outputs absent (or --force); build directory on disk";
+    assert_eq!(step(&[], &[]), tmpfs(4));
+    assert_eq!(step(&["--min-tmpfs", "8"], &[]), tmpfs(16));
+    assert_eq!(step(&[], &[("DIB_MIN_TMPFS", "3")]), tmpfs(6));
+    assert_eq!(step(&["--no-tmpfs"], &[]), disk);
+    assert_eq!(step(&[], &[("DIB_NO_TMPFS", "1")]), disk);
+    assert_eq!(step(&["--keep-on-error"], &[]), disk);
+}
+
+#[test]
+fn bad_min_tmpfs_is_a_usage_error() {
+    dibkit()
+        .args(["build", "--dry-run", "debian-minimal"])
+        .env("DIB_MIN_TMPFS", "lots")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "DIB_MIN_TMPFS is `lots`, not a whole number of GiB",
+        ));
+}
+
 #[test]
 fn dry_run_of_a_vm_shows_the_disk_layout() {
     let tmp = tempfile::tempdir().unwrap();

@@ -18,6 +18,8 @@ pub(crate) fn dibkit() -> Command {
     cmd.env_remove("ELEMENTS_PATH")
         .env_remove("ARCH")
         .env_remove("GITHUB_ACTIONS")
+        .env_remove("DIB_NO_TMPFS")
+        .env_remove("DIB_MIN_TMPFS")
         .env("NO_COLOR", "1");
     cmd
 }

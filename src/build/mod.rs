@@ -55,6 +55,9 @@ pub struct Options {
     /// `--qemu-img-options` / `QEMU_IMG_OPTIONS`: `qemu-img convert -o` options.
     pub qemu_img_options: Option<String>,
     pub keep_on_error: bool,
+    /// The minimum RAM, in GiB, for a tmpfs build directory (dib: twice `DIB_MIN_TMPFS`);
+    /// `None` builds on disk (`--no-tmpfs`, `DIB_NO_TMPFS=1`).
+    pub tmpfs: Option<u64>,
     pub force: bool,
     pub verbose: bool,
     /// `--image-size` in GiB (otherwise computed from the tree, as dib does).
@@ -268,6 +271,9 @@ pub fn preflight(
             pkgs.join(" ")
         )));
     }
+    if tmpfs_allowed(opts).is_ok() {
+        return Ok(());
+    }
     let stat = nix::sys::statvfs::statvfs(tmp)
         .map_err(|e| Failure::Other(anyhow!("checking free space in {}: {e}", tmp.display())))?;
     let free = stat.blocks_available() * stat.fragment_size();
@@ -365,6 +371,8 @@ pub fn run(
     if let Some((origin, _)) = &blockdev {
         let _ = writeln!(log, "block-device configuration from {origin}");
     }
+    // Nothing returns early from here on: teardown releases the tmpfs with everything else.
+    let tmpfs_note = use_tmpfs(&opts, &workdir);
     let mut b = Build {
         env_outside: Vec::new(),
         env_inside: Vec::new(),
@@ -379,6 +387,10 @@ pub fn run(
         blockdev: blockdev.map(|(_, c)| c),
         image: None,
     };
+    if let Some(note) = tmpfs_note {
+        b.progress.step(&note);
+        let _ = writeln!(b.log, "{note}");
+    }
     let result = stages(&mut b, lib);
     // Report the primary error before cleaning up, then release everything in reverse.
     let keep = result.is_err() && b.opts.keep_on_error;
@@ -399,6 +411,42 @@ pub fn run(
             Err(Box::new(Failed { failure, kept }))
         }
     }
+}
+
+/// Puts the build directory on a tmpfs when the options and the machine allow it, as dib
+/// does. Returns what to tell the user when it stays on disk for lack of RAM or of tmpfs.
+fn use_tmpfs(opts: &Options, workdir: &Path) -> Option<String> {
+    match tmpfs_allowed(opts) {
+        Ok(()) => sys::mount::tmpfs(workdir)
+            .err()
+            .map(|e| format!("building on disk: {e:#}")),
+        Err(note) => note,
+    }
+}
+
+/// Whether the build directory is to be a tmpfs; if not, why (`None`: the user said so).
+fn tmpfs_allowed(opts: &Options) -> Result<(), Option<String>> {
+    // A kept build directory has to survive the build, so it is never a tmpfs.
+    let need_gib = opts.tmpfs.filter(|_| !opts.keep_on_error).ok_or(None)?;
+    let total_gib = mem_total_kib().unwrap_or(0) / 1024 / 1024;
+    if total_gib < need_gib {
+        return Err(Some(format!(
+            "building on disk: {total_gib} GiB of RAM, a tmpfs build directory needs {need_gib} GiB (--min-tmpfs)"
+        )));
+    }
+    Ok(())
+}
+
+/// `MemTotal` from /proc/meminfo, in KiB.
+fn mem_total_kib() -> Option<u64> {
+    fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// A failed build, and the build directory when `--keep-on-error` kept it.
@@ -904,10 +952,24 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         opts.image_name(),
         opts.types.join(", ")
     ));
-    step(
-        &mut s,
-        "preflight: root, host tools, 2 GiB free, outputs absent (or --force)",
-    );
+    match opts.tmpfs.filter(|_| !opts.keep_on_error) {
+        Some(gib) => {
+            step(
+                &mut s,
+                "preflight: root, host tools, outputs absent (or --force)",
+            );
+            step(
+                &mut s,
+                &format!(
+                    "build directory on a tmpfs with {gib} GiB of RAM or more (else on disk, 2 GiB free)"
+                ),
+            );
+        }
+        None => step(
+            &mut s,
+            "preflight: root, host tools, 2 GiB free, outputs absent (or --force); build directory on disk",
+        ),
+    }
     step(
         &mut s,
         "assemble the hooks tree; write built-in elements out for IMAGE_ELEMENT_YAML",

@@ -73,9 +73,19 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Keep the build directory after a failure, and print where it is.
+    /// Keep the build directory after a failure, and print where it is (it is then on disk,
+    /// not on tmpfs).
     #[arg(long)]
     pub keep_on_error: bool,
+
+    /// Build on disk, not in a tmpfs build directory (`DIB_NO_TMPFS=1`).
+    #[arg(long)]
+    pub no_tmpfs: bool,
+
+    /// Use tmpfs only with at least twice this much RAM, in GiB (`DIB_MIN_TMPFS`)
+    /// [default: 2].
+    #[arg(long, value_name = "GiB")]
+    pub min_tmpfs: Option<u64>,
 
     /// Replace existing outputs.
     #[arg(long)]
@@ -87,6 +97,26 @@ pub struct Args {
 
     #[command(flatten)]
     pub request: RequestArgs,
+}
+
+/// Whether the build directory may be a tmpfs, and the RAM it then needs: as dib, tmpfs unless
+/// `--no-tmpfs` or `DIB_NO_TMPFS=1`, when the machine has twice `--min-tmpfs` /
+/// `DIB_MIN_TMPFS` (2 GiB) of RAM.
+fn tmpfs_setting(args: &Args) -> Result<Option<u64>, Failure> {
+    if args.no_tmpfs || std::env::var("DIB_NO_TMPFS").is_ok_and(|v| v == "1") {
+        return Ok(None);
+    }
+    let min = match (args.min_tmpfs, std::env::var("DIB_MIN_TMPFS")) {
+        (Some(n), _) => n,
+        (None, Ok(v)) if !v.is_empty() => v.parse().map_err(|_| {
+            Failure::usage(
+                format!("DIB_MIN_TMPFS is `{v}`, not a whole number of GiB"),
+                Some("set it to e.g. 2, or unset it".to_owned()),
+            )
+        })?,
+        _ => 2,
+    };
+    Ok(Some(min.saturating_mul(2)))
 }
 
 /// The disk layout `--dry-run` shows: where the configuration comes from and its nodes in
@@ -191,6 +221,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             .or_else(|| std::env::var("QEMU_IMG_OPTIONS").ok())
             .filter(|o| !o.is_empty()),
         keep_on_error: args.keep_on_error,
+        tmpfs: tmpfs_setting(args)?,
         force: args.force,
         verbose: args.verbose,
         image_size: args.image_size,

@@ -73,6 +73,88 @@ pub fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// Which bytes of `line` are quoted text: inside single quotes, or inside double quotes but
+/// not in a `$(...)` or backtick command substitution there. A word at such a byte is not a
+/// command.
+#[must_use]
+pub fn quoted_mask(line: &str) -> Vec<bool> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ctx {
+        Code,
+        Single,
+        Double,
+        /// `$(` inside double quotes, with its parenthesis depth.
+        Subst(u32),
+        Backtick,
+    }
+    let bytes = line.as_bytes();
+    let mut mask = vec![false; bytes.len()];
+    let mut stack = vec![Ctx::Code];
+    let mut i = 0;
+    while i < bytes.len() {
+        let ctx = *stack.last().unwrap_or(&Ctx::Code);
+        let b = bytes[i];
+        match ctx {
+            Ctx::Single => {
+                mask[i] = true;
+                if b == b'\'' {
+                    stack.pop();
+                }
+            }
+            Ctx::Double => {
+                mask[i] = true;
+                match b {
+                    b'\\' => {
+                        if i + 1 < bytes.len() {
+                            mask[i + 1] = true;
+                        }
+                        i += 1;
+                    }
+                    b'"' => {
+                        stack.pop();
+                    }
+                    b'$' if bytes.get(i + 1) == Some(&b'(') => {
+                        stack.push(Ctx::Subst(1));
+                        i += 1;
+                    }
+                    b'`' => stack.push(Ctx::Backtick),
+                    _ => {}
+                }
+            }
+            Ctx::Code | Ctx::Subst(_) | Ctx::Backtick => match b {
+                b'\\' => i += 1,
+                b'\'' => {
+                    mask[i] = true;
+                    stack.push(Ctx::Single);
+                }
+                b'"' => {
+                    mask[i] = true;
+                    stack.push(Ctx::Double);
+                }
+                b'`' if ctx == Ctx::Backtick => {
+                    stack.pop();
+                }
+                b'(' => {
+                    if let Some(Ctx::Subst(depth)) = stack.last_mut() {
+                        *depth += 1;
+                    }
+                }
+                b')' => {
+                    if let Some(Ctx::Subst(depth)) = stack.last_mut() {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            stack.pop();
+                        }
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    mask
+}
+
 /// Per-file shell structure, computed once and cached in the [`SourceFile`].
 #[derive(Debug, Clone, Default)]
 pub struct ShellInfo {
@@ -391,6 +473,20 @@ pub fn is_name(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoted_mask_marks_literal_text_only() {
+        let line = r#"echo "x, which is $(which y)" 'which' which"#;
+        let mask = super::quoted_mask(line);
+        let at = |needle: &str, nth: usize| line.match_indices(needle).nth(nth).unwrap().0;
+        assert!(mask[at("which", 0)], "inside double quotes");
+        assert!(
+            !mask[at("which", 1)],
+            "command substitution inside double quotes"
+        );
+        assert!(mask[at("which", 2)], "inside single quotes");
+        assert!(!mask[at("which", 3)], "unquoted");
+    }
+
     use super::*;
     use std::path::PathBuf;
 

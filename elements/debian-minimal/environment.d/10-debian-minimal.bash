@@ -8,6 +8,27 @@ export DIB_DEBIAN_SECURITY_MIRROR=${DIB_DEBIAN_SECURITY_MIRROR:-}
 export DIB_DEBIAN_COMPONENTS=${DIB_DEBIAN_COMPONENTS:-main}
 export DIB_APT_SOURCES_CONF=${DIB_APT_SOURCES_CONF:-}
 export DIB_DEBIAN_KERNEL=${DIB_DEBIAN_KERNEL:-}
-# The base packages root.d/60-debian-minimal-baseinstall needs go into
-# debootstrap's cached tree, so a warm build unpacks them.
-export DIB_DEBOOTSTRAP_INCLUDE=${DIB_DEBOOTSTRAP_INCLUDE:-systemd-sysv,dbus,libpam-systemd,ca-certificates,netbase}
+
+# What root.d/60-debian-minimal-baseinstall installs besides initramfs-tools
+# and the kernel. open-iscsi is base's package (install.d/12-base-packages);
+# installed here as well, it is in the cached tree with its initramfs hook, so
+# a warm build does not rebuild the initramfs.
+if [ -z "${DIB_DEBIAN_MINIMAL_PACKAGES:-}" ]; then
+    DIB_DEBIAN_MINIMAL_PACKAGES="systemd-sysv dbus libpam-systemd ca-certificates netbase"
+    case " ${IMAGE_ELEMENT:-} " in
+        *" base "*)
+            if [ "${DIB_SKIP_BASE_PACKAGE_INSTALL:-0}" != "1" ]; then
+                DIB_DEBIAN_MINIMAL_PACKAGES="$DIB_DEBIAN_MINIMAL_PACKAGES open-iscsi"
+            fi
+            ;;
+    esac
+fi
+export DIB_DEBIAN_MINIMAL_PACKAGES
+
+# debootstrap runs the sources and base-install scripts on a fresh tree before
+# caching it; the key names what they read beyond debootstrap's own inputs.
+export DIB_DEBOOTSTRAP_PREPARE=${DIB_DEBOOTSTRAP_PREPARE-55-debian-apt-sources 60-debian-minimal-baseinstall}
+export DIB_DEBOOTSTRAP_PREPARE_KEY="packages=$DIB_DEBIAN_MINIMAL_PACKAGES
+kernel=$DIB_DEBIAN_KERNEL
+security=$DIB_DEBIAN_SECURITY_MIRROR
+sources=$DIB_APT_SOURCES_CONF"

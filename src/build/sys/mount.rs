@@ -88,6 +88,28 @@ impl Drop for MountStack {
     }
 }
 
+/// Mounts a tmpfs on `dir` (mode 0700), private to this mount namespace. Not on a
+/// [`MountStack`]: it holds everything else, and [`sweep`] of the build directory releases it
+/// last.
+pub fn tmpfs(dir: &Path) -> Result<()> {
+    mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("mode=0700"),
+    )
+    .with_context(|| format!("mounting a tmpfs on {}", dir.display()))?;
+    let _ = mount(
+        None::<&str>,
+        dir,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    );
+    Ok(())
+}
+
 /// Unmounts `target`, retrying while it is busy, then detaching it lazily.
 pub fn unmount(target: &Path) -> Result<()> {
     for _ in 0..20 {

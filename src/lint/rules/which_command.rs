@@ -10,7 +10,9 @@ pub(crate) static RULE: Rule = Rule {
     severity: Severity::Error,
     summary: "`which` used to find a command",
     docs: r"## What it does
-Reports `which` in scripts (outside comments).
+Reports `which` used as a command in scripts: not in comments, and not in quoted text
+(dib-lint reports every line containing `which `, prose in messages included; a
+`$(which ...)` inside double quotes is still reported).
 
 ## Why is this bad?
 `which` is not part of every minimal image (it is a separate package on several
@@ -42,11 +44,13 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
             continue;
         }
         let code = line.code();
+        let quoted = shell::quoted_mask(code);
         let found = code.match_indices("which ").find(|(i, _)| {
-            *i == 0
-                || !code.as_bytes()[i - 1].is_ascii_alphanumeric()
-                    && code.as_bytes()[i - 1] != b'_'
-                    && code.as_bytes()[i - 1] != b'-'
+            !quoted[*i]
+                && (*i == 0
+                    || !code.as_bytes()[i - 1].is_ascii_alphanumeric()
+                        && code.as_bytes()[i - 1] != b'_'
+                        && code.as_bytes()[i - 1] != b'-')
         });
         if let Some((pos, _)) = found {
             sink.report(
