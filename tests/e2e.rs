@@ -154,8 +154,9 @@ fn tar_read(tar: &Path, member: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `debian-minimal openssh-server devuser` to a root filesystem tar: the plan ran exactly,
-/// the user and key are in, nothing is left behind.
+/// `debian-minimal openssh-server devuser` (and a fixture that configures initramfs-tools) to
+/// a root filesystem tar: the plan ran exactly, the user and key are in, the initramfs follows
+/// its configuration, nothing is left behind.
 #[test]
 fn debian_rootfs_with_ssh_and_devuser() {
     let Some(_serial) = enabled("debian_rootfs_with_ssh_and_devuser") else {
@@ -177,11 +178,13 @@ fn debian_rootfs_with_ssh_and_devuser() {
                 "debian-minimal",
                 "openssh-server",
                 "devuser",
+                "initramfs-gzip",
                 "-t",
                 "tar",
                 "-o",
             ])
             .arg(&out)
+            .env("ELEMENTS_PATH", fixtures())
             .env("TMPDIR", tmp.path())
             .env("DIB_DEV_USER_AUTHORIZED_KEYS", &key)
             .env("DIB_DEV_USER_PWDLESS_SUDO", "yes"),
@@ -201,6 +204,28 @@ fn debian_rootfs_with_ssh_and_devuser() {
         );
     }
     assert!(tar_read(&tar, "./home/devuser/.ssh/authorized_keys").contains("dibkit@test"));
+    // One kernel, and its initramfs rebuilt after a pre-install.d script configured
+    // initramfs-tools (the kernel came with the prepared tree, in root.d): gzip, not zstd.
+    let kernels: Vec<&String> = files
+        .iter()
+        .filter(|f| f.starts_with("./boot/vmlinuz-"))
+        .collect();
+    assert_eq!(kernels.len(), 1, "{kernels:?}");
+    let initrd = kernels[0].replace("vmlinuz", "initrd.img");
+    let head = Command::new("sh")
+        .arg("-c")
+        .arg("tar -xOf \"$0\" \"$1\" | head -c 2 | od -An -tx1")
+        .arg(&tar)
+        .arg(&initrd)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&head.stdout).trim(),
+        "1f 8b",
+        "{initrd} is not gzip"
+    );
+    // Each machine makes its own iSCSI initiator name.
+    assert!(tar_read(&tar, "./etc/iscsi/initiatorname.iscsi").contains("\nGenerateName=yes\n"));
     assert!(tar_read(&tar, "./etc/passwd").contains("devuser:"));
     assert!(
         !files
@@ -222,7 +247,9 @@ fn debian_rootfs_with_ssh_and_devuser() {
             "debian-minimal",
             "openssh-server",
             "devuser",
+            "initramfs-gzip",
         ])
+        .env("ELEMENTS_PATH", fixtures())
         .output()
         .unwrap();
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();

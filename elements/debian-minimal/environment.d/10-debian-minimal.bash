@@ -27,7 +27,16 @@ export DIB_DEBIAN_MINIMAL_PACKAGES
 
 # debootstrap runs the sources and base-install scripts on a fresh tree before
 # caching it; the key names what they read beyond debootstrap's own inputs.
-export DIB_DEBOOTSTRAP_PREPARE=${DIB_DEBOOTSTRAP_PREPARE-55-debian-apt-sources 60-debian-minimal-baseinstall}
+# Keys from DIB_ADD_APT_KEYS reach the tree only later in root.d (dpkg), so
+# with them apt could not trust the sources yet: no prepared tree then.
+if [ -z "${DIB_DEBOOTSTRAP_PREPARE+set}" ]; then
+    if [ -n "${DIB_ADD_APT_KEYS:-}" ]; then
+        DIB_DEBOOTSTRAP_PREPARE=""
+    else
+        DIB_DEBOOTSTRAP_PREPARE="55-debian-apt-sources 60-debian-minimal-baseinstall"
+    fi
+fi
+export DIB_DEBOOTSTRAP_PREPARE
 export DIB_DEBOOTSTRAP_PREPARE_KEY="packages=$DIB_DEBIAN_MINIMAL_PACKAGES
 kernel=$DIB_DEBIAN_KERNEL
 security=$DIB_DEBIAN_SECURITY_MIRROR
