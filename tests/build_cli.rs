@@ -154,7 +154,7 @@ fn dry_run_shows_how_images_are_converted() {
     );
 }
 
-/// The build directory is a tmpfs as in dib: `--no-tmpfs` / `DIB_NO_TMPFS=1` keep it on disk,
+/// The build directory is a tmpfs as in dib: `--no-tmpfs` / `DIB_NO_TMPFS` (but `0`) keep it on disk,
 /// `--min-tmpfs` / `DIB_MIN_TMPFS` set the RAM it needs (twice the value), and
 /// `--keep-on-error` keeps it on disk so that it outlives the build.
 #[test]
@@ -186,6 +186,8 @@ fn dry_run_shows_where_the_build_directory_is() {
     assert_eq!(step(&[], &[("DIB_MIN_TMPFS", "3")]), tmpfs(6));
     assert_eq!(step(&["--no-tmpfs"], &[]), disk);
     assert_eq!(step(&[], &[("DIB_NO_TMPFS", "1")]), disk);
+    assert_eq!(step(&[], &[("DIB_NO_TMPFS", "yes")]), disk);
+    assert_eq!(step(&[], &[("DIB_NO_TMPFS", "0")]), tmpfs(4));
     assert_eq!(step(&["--keep-on-error"], &[]), disk);
 }
 

@@ -4,6 +4,7 @@
 mod build_cli;
 mod build_hooks;
 mod common;
+mod debootstrap_element;
 mod deps;
 mod lint_cli;
 mod lint_rules;

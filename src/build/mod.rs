@@ -344,6 +344,8 @@ pub fn run(
             ))
         })?
         .keep();
+    // Mount points are compared with /proc/self/mountinfo, which has canonical paths.
+    let workdir = fs::canonicalize(&workdir).unwrap_or(workdir);
     let image_cache = opts
         .image_cache
         .clone()
@@ -372,7 +374,7 @@ pub fn run(
         let _ = writeln!(log, "block-device configuration from {origin}");
     }
     // Nothing returns early from here on: teardown releases the tmpfs with everything else.
-    let tmpfs_note = use_tmpfs(&opts, &workdir);
+    let tmpfs_note = use_tmpfs(&opts, &paths.build, &paths.image_dir);
     let mut b = Build {
         env_outside: Vec::new(),
         env_inside: Vec::new(),
@@ -415,13 +417,18 @@ pub fn run(
 
 /// Puts the build directory on a tmpfs when the options and the machine allow it, as dib
 /// does. Returns what to tell the user when it stays on disk for lack of RAM or of tmpfs.
-fn use_tmpfs(opts: &Options, workdir: &Path) -> Option<String> {
-    match tmpfs_allowed(opts) {
-        Ok(()) => sys::mount::tmpfs(workdir)
-            .err()
-            .map(|e| format!("building on disk: {e:#}")),
-        Err(note) => note,
+/// Like dib, two of them, each up to half the RAM: the build directory and, in it, the
+/// image directory.
+fn use_tmpfs(opts: &Options, workdir: &Path, image_dir: &Path) -> Option<String> {
+    if let Err(note) = tmpfs_allowed(opts) {
+        return note;
     }
+    let mounted = sys::mount::tmpfs(workdir).and_then(|()| {
+        fs::create_dir_all(image_dir)
+            .with_context(|| format!("creating {}", image_dir.display()))?;
+        sys::mount::tmpfs(image_dir)
+    });
+    mounted.err().map(|e| format!("building on disk: {e:#}"))
 }
 
 /// Whether the build directory is to be a tmpfs; if not, why (`None`: the user said so).

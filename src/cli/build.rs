@@ -100,10 +100,11 @@ pub struct Args {
 }
 
 /// Whether the build directory may be a tmpfs, and the RAM it then needs: as dib, tmpfs unless
-/// `--no-tmpfs` or `DIB_NO_TMPFS=1`, when the machine has twice `--min-tmpfs` /
+/// `--no-tmpfs` or `DIB_NO_TMPFS` (other than `0`), when the machine has twice `--min-tmpfs` /
 /// `DIB_MIN_TMPFS` (2 GiB) of RAM.
 fn tmpfs_setting(args: &Args) -> Result<Option<u64>, Failure> {
-    if args.no_tmpfs || std::env::var("DIB_NO_TMPFS").is_ok_and(|v| v == "1") {
+    // dib uses tmpfs only while DIB_NO_TMPFS is unset, empty or 0.
+    if args.no_tmpfs || std::env::var("DIB_NO_TMPFS").is_ok_and(|v| !v.is_empty() && v != "0") {
         return Ok(None);
     }
     let min = match (args.min_tmpfs, std::env::var("DIB_MIN_TMPFS")) {

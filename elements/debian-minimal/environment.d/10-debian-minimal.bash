@@ -37,7 +37,15 @@ if [ -z "${DIB_DEBOOTSTRAP_PREPARE+set}" ]; then
     fi
 fi
 export DIB_DEBOOTSTRAP_PREPARE
-export DIB_DEBOOTSTRAP_PREPARE_KEY="packages=$DIB_DEBIAN_MINIMAL_PACKAGES
-kernel=$DIB_DEBIAN_KERNEL
-security=$DIB_DEBIAN_SECURITY_MIRROR
-sources=$DIB_APT_SOURCES_CONF"
+# The dpkg element's root.d scripts sort between debootstrap and these; the
+# base-install script spells out their apt settings itself.
+export DIB_DEBOOTSTRAP_PREPARE_COMPATIBLE="${DIB_DEBOOTSTRAP_PREPARE_COMPATIBLE:-20-dpkg-apt-config 25-dpkg-block-daemons 30-dpkg-shared-apt-cache}"
+# Added to (not replacing) a key the user gives for scripts of their own.
+_dm_key="debian-minimal: packages=$DIB_DEBIAN_MINIMAL_PACKAGES kernel=$DIB_DEBIAN_KERNEL security=$DIB_DEBIAN_SECURITY_MIRROR sources=$DIB_APT_SOURCES_CONF"
+case "${DIB_DEBOOTSTRAP_PREPARE_KEY:-}" in
+    *"$_dm_key"*) ;;
+    *) DIB_DEBOOTSTRAP_PREPARE_KEY="${DIB_DEBOOTSTRAP_PREPARE_KEY:+$DIB_DEBOOTSTRAP_PREPARE_KEY
+}$_dm_key" ;;
+esac
+export DIB_DEBOOTSTRAP_PREPARE_KEY
+unset _dm_key
