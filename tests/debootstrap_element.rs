@@ -32,33 +32,38 @@ impl Setup {
             &fs::read_to_string(script).unwrap(),
             0o755,
         );
+        let setup = Setup { _tmp: tmp, dir };
         for name in [
             "20-dpkg-apt-config",
             "25-dpkg-block-daemons",
             "30-dpkg-shared-apt-cache",
         ] {
-            write(
-                &dir.join("hooks/root.d").join(name),
-                "#!/bin/bash\nexit 0\n",
-                0o755,
-            );
+            setup.hook(name, "exit 0");
         }
         for name in ["55-os-sources", "60-os-base"] {
-            write(
-                &dir.join("hooks/root.d").join(name),
-                "#!/bin/bash\nset -eu\necho \"${0##*/}\" >> \"$TARGET_ROOT/prepared\"\n",
-                0o755,
+            setup.hook(
+                name,
+                "set -eu\necho \"${0##*/}\" >> \"$TARGET_ROOT/prepared\"",
             );
         }
-        // debootstrap stand-in: the last two arguments but one are release and target.
+        // debootstrap stand-in: no mirror is given, so its last argument is the target.
         write(
-            &dir.join("bin/debootstrap"),
+            &setup.dir.join("bin/debootstrap"),
             "#!/bin/bash\nset -eu\nargs=(\"$@\")\nroot=${args[-1]}\n\
              mkdir -p \"$root/etc\" \"$root/usr/sbin\" \"$root/var/cache/apt/archives\"\n\
              echo bootstrapped > \"$root/etc/debootstrapped\"\n",
             0o755,
         );
-        Setup { _tmp: tmp, dir }
+        setup
+    }
+
+    /// Writes the executable bash script `root.d/NAME` of the hooks tree.
+    fn hook(&self, name: &str, body: &str) {
+        write(
+            &self.dir.join("hooks/root.d").join(name),
+            &format!("#!/bin/bash\n{body}\n"),
+            0o755,
+        );
     }
 
     /// Runs 10-debootstrap into a fresh root; returns (root, stdout).
@@ -149,11 +154,7 @@ fn fresh_tree_is_prepared_then_cached_and_reused() {
 fn a_foreign_root_d_script_in_between_turns_preparing_off() {
     let s = Setup::new();
     let (_, _) = s.run(&[]);
-    write(
-        &s.dir.join("hooks/root.d/50-apt-proxy"),
-        "#!/bin/bash\nexit 0\n",
-        0o755,
-    );
+    s.hook("50-apt-proxy", "exit 0");
     let (root, out) = s.run(&[]);
     assert!(
         out.contains("root.d/50-apt-proxy runs before root.d/60-os-base; caching the tree as debootstrap made it, not prepared"),
@@ -163,11 +164,7 @@ fn a_foreign_root_d_script_in_between_turns_preparing_off() {
     assert_eq!(s.tarballs(), 2);
     // A script sorting after the last prepare script does not matter.
     fs::remove_file(s.dir.join("hooks/root.d/50-apt-proxy")).unwrap();
-    write(
-        &s.dir.join("hooks/root.d/70-later"),
-        "#!/bin/bash\nexit 0\n",
-        0o755,
-    );
+    s.hook("70-later", "exit 0");
     let (_, out) = s.run(&[]);
     assert!(out.contains("unpacking cached tree"), "{out}");
 }
@@ -180,10 +177,9 @@ fn prepare_inputs_are_in_the_key() {
     s.run(&[]);
     s.run(&[("DIB_DEBOOTSTRAP_PREPARE_KEY", "packages=a b")]);
     assert_eq!(s.tarballs(), 2);
-    write(
-        &s.dir.join("hooks/root.d/60-os-base"),
-        "#!/bin/bash\nset -eu\necho changed >> \"$TARGET_ROOT/prepared\"\n",
-        0o755,
+    s.hook(
+        "60-os-base",
+        "set -eu\necho changed >> \"$TARGET_ROOT/prepared\"",
     );
     let (root, _) = s.run(&[]);
     assert_eq!(

@@ -92,6 +92,13 @@ impl Options {
         self.output_path("manifest.json")
     }
 
+    /// The RAM, in GiB, a tmpfs build directory needs; `None` when it is to be on disk
+    /// (`--no-tmpfs`, or `--keep-on-error`: a kept directory has to outlive the build).
+    #[must_use]
+    pub fn tmpfs_min_gib(&self) -> Option<u64> {
+        self.tmpfs.filter(|_| !self.keep_on_error)
+    }
+
     #[must_use]
     pub fn log_path(&self) -> PathBuf {
         self.logfile
@@ -232,6 +239,7 @@ pub fn preflight(
     plan: &Plan,
     blockdev: Option<&Config>,
     tmp: &Path,
+    on_tmpfs: bool,
 ) -> Result<(), Failure> {
     for t in &opts.types {
         if !TYPES.contains(&t.as_str()) {
@@ -271,7 +279,7 @@ pub fn preflight(
             pkgs.join(" ")
         )));
     }
-    if tmpfs_allowed(opts).is_ok() {
+    if on_tmpfs {
         return Ok(());
     }
     let stat = nix::sys::statvfs::statvfs(tmp)
@@ -324,7 +332,14 @@ pub fn run(
     } else {
         None
     };
-    preflight(&opts, &plan, blockdev.as_ref().map(|(_, c)| c), &tmp)?;
+    let tmpfs = tmpfs_allowed(&opts, mem_total_kib());
+    preflight(
+        &opts,
+        &plan,
+        blockdev.as_ref().map(|(_, c)| c),
+        &tmp,
+        tmpfs.is_ok(),
+    )?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -374,7 +389,10 @@ pub fn run(
         let _ = writeln!(log, "block-device configuration from {origin}");
     }
     // Nothing returns early from here on: teardown releases the tmpfs with everything else.
-    let tmpfs_note = use_tmpfs(&opts, &paths.build, &paths.image_dir);
+    let tmpfs_note = match tmpfs {
+        Ok(()) => use_tmpfs(&paths.build, &paths.image_dir),
+        Err(note) => note,
+    };
     let mut b = Build {
         env_outside: Vec::new(),
         env_inside: Vec::new(),
@@ -415,14 +433,10 @@ pub fn run(
     }
 }
 
-/// Puts the build directory on a tmpfs when the options and the machine allow it, as dib
-/// does. Returns what to tell the user when it stays on disk for lack of RAM or of tmpfs.
-/// Like dib, two of them, each up to half the RAM: the build directory and, in it, the
-/// image directory.
-fn use_tmpfs(opts: &Options, workdir: &Path, image_dir: &Path) -> Option<String> {
-    if let Err(note) = tmpfs_allowed(opts) {
-        return note;
-    }
+/// Puts the build directory on a tmpfs, as dib does; like dib, two of them, each up to half
+/// the RAM: the build directory and, in it, the image directory. Returns what to tell the
+/// user when that fails and the build stays on disk.
+fn use_tmpfs(workdir: &Path, image_dir: &Path) -> Option<String> {
     let mounted = sys::mount::tmpfs(workdir).and_then(|()| {
         fs::create_dir_all(image_dir)
             .with_context(|| format!("creating {}", image_dir.display()))?;
@@ -431,11 +445,11 @@ fn use_tmpfs(opts: &Options, workdir: &Path, image_dir: &Path) -> Option<String>
     mounted.err().map(|e| format!("building on disk: {e:#}"))
 }
 
-/// Whether the build directory is to be a tmpfs; if not, why (`None`: the user said so).
-fn tmpfs_allowed(opts: &Options) -> Result<(), Option<String>> {
-    // A kept build directory has to survive the build, so it is never a tmpfs.
-    let need_gib = opts.tmpfs.filter(|_| !opts.keep_on_error).ok_or(None)?;
-    let total_gib = mem_total_kib().unwrap_or(0) / 1024 / 1024;
+/// Whether the build directory is to be a tmpfs on a machine with `mem_kib` of RAM; if not,
+/// why (`None`: the user said so).
+fn tmpfs_allowed(opts: &Options, mem_kib: Option<u64>) -> Result<(), Option<String>> {
+    let need_gib = opts.tmpfs_min_gib().ok_or(None)?;
+    let total_gib = mem_kib.unwrap_or(0) / 1024 / 1024;
     if total_gib < need_gib {
         return Err(Some(format!(
             "building on disk: {total_gib} GiB of RAM, a tmpfs build directory needs {need_gib} GiB (--min-tmpfs)"
@@ -959,7 +973,7 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         opts.image_name(),
         opts.types.join(", ")
     ));
-    match opts.tmpfs.filter(|_| !opts.keep_on_error) {
+    match opts.tmpfs_min_gib() {
         Some(gib) => {
             step(
                 &mut s,
@@ -1086,6 +1100,50 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tmpfs_needs_the_ram_and_no_kept_directory() {
+        let mut opts = super::Options {
+            elements: Vec::new(),
+            output: "img".into(),
+            types: vec!["tar".to_owned()],
+            arch: "amd64".to_owned(),
+            debug_trace: 0,
+            packages: Vec::new(),
+            offline: false,
+            image_cache: None,
+            logfile: None,
+            checksum: false,
+            compress: true,
+            qemu_img_options: None,
+            keep_on_error: false,
+            tmpfs: Some(4),
+            force: false,
+            verbose: false,
+            image_size: None,
+        };
+        let gib = |n: u64| Some(n * 1024 * 1024);
+        assert_eq!(super::tmpfs_allowed(&opts, gib(4)), Ok(()));
+        assert_eq!(
+            super::tmpfs_allowed(&opts, gib(3)),
+            Err(Some(
+                "building on disk: 3 GiB of RAM, a tmpfs build directory needs 4 GiB (--min-tmpfs)"
+                    .to_owned()
+            ))
+        );
+        assert_eq!(
+            super::tmpfs_allowed(&opts, None),
+            Err(Some(
+                "building on disk: 0 GiB of RAM, a tmpfs build directory needs 4 GiB (--min-tmpfs)"
+                    .to_owned()
+            ))
+        );
+        opts.keep_on_error = true;
+        assert_eq!(super::tmpfs_allowed(&opts, gib(64)), Err(None));
+        opts.keep_on_error = false;
+        opts.tmpfs = None;
+        assert_eq!(super::tmpfs_allowed(&opts, gib(64)), Err(None));
+    }
+
     #[test]
     fn last_lines_keeps_the_end_in_order() {
         assert_eq!(super::last_lines("a\nb\nc\n", 2), ["b", "c"]);

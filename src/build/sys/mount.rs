@@ -49,14 +49,7 @@ impl MountStack {
         )
         .with_context(|| format!("bind-mounting {} on {}", source.display(), target.display()))?;
         self.push(target);
-        // Keep the mount out of the host's shared propagation group.
-        let _ = mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        );
+        make_private(target);
         if read_only {
             mount(
                 None::<&str>,
@@ -100,14 +93,19 @@ pub fn tmpfs(dir: &Path) -> Result<()> {
         Some("mode=0700"),
     )
     .with_context(|| format!("mounting a tmpfs on {}", dir.display()))?;
+    make_private(dir);
+    Ok(())
+}
+
+/// Keeps the mount on `target` out of the host's shared propagation group (best effort).
+fn make_private(target: &Path) {
     let _ = mount(
         None::<&str>,
-        dir,
+        target,
         None::<&str>,
         MsFlags::MS_PRIVATE,
         None::<&str>,
     );
-    Ok(())
 }
 
 /// Unmounts `target`, retrying while it is busy, then detaching it lazily.
