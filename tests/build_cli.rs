@@ -118,7 +118,8 @@ fn fatal_plan_is_refused_before_building() {
     snap("build-fatal-plan", &mut cmd, tmp.path());
 }
 
-/// qcow2 is compressed (zlib) unless `-u`; `--qemu-img-options` reaches qemu-img's `-o`.
+/// qcow2 is compressed (zlib) unless `-u`, by dibkit's own writer; `--qemu-img-options`
+/// reaches qemu-img's `-o`, so qemu-img writes that image.
 #[test]
 fn dry_run_shows_how_images_are_converted() {
     let convert = |extra: &[&str]| {
@@ -137,20 +138,24 @@ fn dry_run_shows_how_images_are_converted() {
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.contains("qemu-img convert"))
+            .filter(|l| l.contains("to a temporary name"))
             .map(|l| l.split(" (").nth(1).unwrap_or_default().to_owned())
             .collect::<Vec<_>>()
     };
     assert_eq!(
         convert(&[]),
         [
-            "qemu-img convert -f raw -O qcow2 -o compat=1.1 -c -W -m 8 to a temporary name, then rename)",
+            "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level 3 on every core to a temporary name, then rename)",
             "qemu-img convert -f raw -O raw to a temporary name, then rename)",
         ]
     );
     assert_eq!(
         convert(&["-u", "--qemu-img-options", "compression_type=zstd"])[0],
         "qemu-img convert -f raw -O qcow2 -o compat=1.1 -o compression_type=zstd to a temporary name, then rename)"
+    );
+    assert_eq!(
+        convert(&["--qemu-img-options", "cluster_size=2M"])[0],
+        "qemu-img convert -f raw -O qcow2 -o compat=1.1 -c -W -m 8 -o cluster_size=2M to a temporary name, then rename)"
     );
 }
 

@@ -497,7 +497,22 @@ fn jenkins_slave_vm() {
         std::panic::resume_unwind(panic);
     }
 
-    assert_boots(&out.with_extension("qcow2"), &[]);
+    // dibkit's own qcow2 writer: qemu-img finds the image consistent and equal to the raw.
+    let qcow2 = out.with_extension("qcow2");
+    let check = Command::new("qemu-img")
+        .arg("check")
+        .arg(&qcow2)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let compare = Command::new("qemu-img")
+        .args(["compare", "-f", "raw", "-F", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2)
+        .output()
+        .unwrap();
+    assert!(compare.status.success(), "{compare:?}");
+    assert_boots(&qcow2, &[]);
 }
 
 /// `debian-minimal vm` to qcow2 boots to a login prompt under `dibkit boot`, and the build

@@ -14,4 +14,5 @@ mod order;
 mod order_cli;
 mod packages_cli;
 mod props;
+mod qcow2;
 mod upstream;

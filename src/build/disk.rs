@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -551,14 +552,39 @@ pub fn convert_args(format: &str, compress: bool, options: Option<&str>) -> Vec<
     args
 }
 
-/// Converts the raw image into `dest` (written under a temporary name, then renamed), with
-/// [`convert_args`].
+/// Whether an output is written by dibkit's own qcow2 writer: a compressed qcow2 with no
+/// `qemu-img` options to honour. Everything else goes through `qemu-img convert`.
+#[must_use]
+pub fn builtin_writer(format: &str, compress: bool, options: Option<&str>) -> bool {
+    format == "qcow2" && compress && options.is_none()
+}
+
+/// How [`convert`] writes an output, in words (for the dry run).
+#[must_use]
+pub fn convert_description(format: &str, compress: bool, options: Option<&str>) -> String {
+    if builtin_writer(format, compress, options) {
+        format!(
+            "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level {} on every core",
+            super::qcow2::LEVEL
+        )
+    } else {
+        format!(
+            "qemu-img convert {}",
+            convert_args(format, compress, options).join(" ")
+        )
+    }
+}
+
+/// Converts the raw image into `dest` (written under a temporary name, then renamed): a
+/// compressed qcow2 with dibkit's own writer, anything else with [`convert_args`]. `stop` is
+/// the build's interrupt flag.
 pub fn convert(
     raw: &Path,
     format: &str,
     dest: &Path,
     compress: bool,
     options: Option<&str>,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let partial = dest.with_file_name(format!(
         ".{}.partial",
@@ -566,11 +592,17 @@ pub fn convert(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
-    let mut cmd = Command::new("qemu-img");
-    cmd.arg("convert")
-        .args(convert_args(format, compress, options));
-    cmd.arg(raw).arg(&partial);
-    if let Err(e) = run(&mut cmd) {
+    let written = if builtin_writer(format, compress, options) {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        super::qcow2::write(raw, &partial, threads, stop).map(|_| ())
+    } else {
+        let mut cmd = Command::new("qemu-img");
+        cmd.arg("convert")
+            .args(convert_args(format, compress, options));
+        cmd.arg(raw).arg(&partial);
+        run(&mut cmd).map(|_| ())
+    };
+    if let Err(e) = written {
         let _ = fs::remove_file(&partial);
         return Err(e);
     }

@@ -7,6 +7,7 @@ pub mod env;
 pub mod hooks;
 pub mod phase;
 pub mod progress;
+pub mod qcow2;
 pub mod sys;
 
 use std::collections::BTreeMap;
@@ -915,7 +916,15 @@ fn export_disk(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
             &dest,
             b.opts.compress,
             b.opts.qemu_img_options.as_deref(),
-        )?;
+            &b.interrupted,
+        )
+        .map_err(|e| {
+            if b.interrupted.load(Ordering::SeqCst) {
+                Failure::Interrupted
+            } else {
+                Failure::Other(e)
+            }
+        })?;
         write_checksums(b, &kind, &dest)?;
         outputs.push(dest);
     }
@@ -1076,9 +1085,8 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
     for t in &opts.types {
         let how = match disk::DISK_TYPES.iter().find(|(name, _)| name == t) {
             Some((_, format)) => format!(
-                "qemu-img convert {} to a temporary name, then rename",
-                disk::convert_args(format, opts.compress, opts.qemu_img_options.as_deref())
-                    .join(" ")
+                "{} to a temporary name, then rename",
+                disk::convert_description(format, opts.compress, opts.qemu_img_options.as_deref())
             ),
             None => "temporary name, then rename".to_owned(),
         };

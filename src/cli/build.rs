@@ -60,12 +60,13 @@ pub struct Args {
     #[arg(long)]
     pub checksum: bool,
 
-    /// Do not compress qcow2 images (they are compressed, zlib, by default, as in dib).
+    /// Do not compress qcow2 images (they are compressed with zlib by default, as in dib, by
+    /// dibkit's own writer on every core).
     #[arg(short = 'u')]
     pub uncompressed: bool,
 
     /// Options for `qemu-img convert -o`, e.g. `compression_type=zstd` (read also from
-    /// `QEMU_IMG_OPTIONS`).
+    /// `QEMU_IMG_OPTIONS`); with them, qemu-img writes the qcow2 too.
     #[arg(long, value_name = "K=V,...")]
     pub qemu_img_options: Option<String>,
 
