@@ -22,6 +22,15 @@ if [ -z "${DIB_DEBIAN_MINIMAL_PACKAGES:-}" ]; then
             fi
             ;;
     esac
+    # What debootstrap's install.d/30 installs for the network interfaces it
+    # writes, on the releases that have ifupdown's DHCP client isc-dhcp-client.
+    if [ "${DIB_APT_MINIMAL_CREATE_INTERFACES:-1}" = "1" ]; then
+        case "$DIB_RELEASE" in
+            bullseye | bookworm | trixie)
+                DIB_DEBIAN_MINIMAL_PACKAGES="$DIB_DEBIAN_MINIMAL_PACKAGES ifupdown isc-dhcp-client"
+                ;;
+        esac
+    fi
 fi
 export DIB_DEBIAN_MINIMAL_PACKAGES
 
