@@ -66,12 +66,14 @@ impl Setup {
         );
     }
 
-    /// Runs 10-debootstrap into a fresh root; returns (root, stdout).
+    /// Runs 10-debootstrap into a fresh root, with a fresh build directory `<root>.build`;
+    /// returns (root, stdout).
     fn run(&self, env: &[(&str, &str)]) -> (PathBuf, String) {
         let root = self
             .dir
             .join(format!("root{}", fs::read_dir(&self.dir).unwrap().count()));
         fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(root.with_extension("build")).unwrap();
         let path = format!(
             "{}:{}",
             self.dir.join("bin").display(),
@@ -82,6 +84,7 @@ impl Setup {
             .env("PATH", path)
             .env("HOME", &self.dir)
             .env("TARGET_ROOT", &root)
+            .env("TMP_BUILD_DIR", root.with_extension("build"))
             .env("TMP_HOOKS_PATH", self.dir.join("hooks"))
             .env("DIB_IMAGE_CACHE", self.dir.join("cache"))
             .env("DISTRO_NAME", "debian")
@@ -136,6 +139,12 @@ fn fresh_tree_is_prepared_then_cached_and_reused() {
     );
     assert!(!root.join("usr/sbin/policy-rc.d").exists());
     assert_eq!(s.tarballs(), 1);
+    // Outside the tree, for the scripts' second run: which of them have run on it.
+    let listed = root.with_extension("build").join("debootstrap-prepared");
+    assert_eq!(
+        fs::read_to_string(&listed).unwrap(),
+        "55-os-sources\n60-os-base\n"
+    );
 
     fs::remove_file(s.dir.join("bin/debootstrap")).unwrap();
     let (root, out) = s.run(&[]);
@@ -144,6 +153,13 @@ fn fresh_tree_is_prepared_then_cached_and_reused() {
         fs::read_to_string(root.join("prepared")).unwrap(),
         "55-os-sources\n60-os-base\n",
         "the cached tree is the prepared one; the scripts did not run again here"
+    );
+    assert!(
+        !root
+            .with_extension("build")
+            .join("debootstrap-prepared")
+            .exists(),
+        "nothing ran on this tree yet: the scripts must run in their turn"
     );
 }
 
