@@ -158,6 +158,43 @@ fn an_empty_disk_is_a_valid_image() {
     assert_same(&raw, &image);
 }
 
+/// A disk of no bytes, and one that ends inside a 512-byte sector (kept, zero-filled, as
+/// qemu-img keeps it).
+#[test]
+fn empty_and_odd_sized_disks() {
+    if !qemu_img() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (size, want) in [(0, 0), (1005, 1024)] {
+        let raw = dir.path().join(format!("disk{size}.raw"));
+        std::fs::write(&raw, text(size)).unwrap();
+        let image = dir.path().join(format!("disk{size}.qcow2"));
+        let written = qcow2::write(&raw, &image, 2, &AtomicBool::new(false)).unwrap();
+        assert_eq!(written.virtual_size, want);
+        let check = Command::new("qemu-img")
+            .arg("check")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{size}: {check:?}");
+        let out = dir.path().join(format!("back{size}.raw"));
+        let back = Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&image)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(back.status.success(), "{back:?}");
+        let mut expected = text(size);
+        expected.resize(usize::try_from(want).unwrap(), 0);
+        assert!(
+            std::fs::read(&out).unwrap() == expected,
+            "{size}: content differs"
+        );
+    }
+}
+
 /// An interrupted conversion fails and leaves neither the output nor its temporary file.
 #[test]
 fn an_interrupted_conversion_leaves_nothing() {

@@ -2,9 +2,9 @@
 //!
 //! `qemu-img convert -c` compresses every cluster at zlib's default level, which takes most of
 //! a cold `vm` build's conversion time. This writer makes the same kind of image, faster:
-//! 64 KiB clusters, each compressed on its own as raw deflate with a 4 KiB window (QEMU
-//! inflates compressed clusters with `windowBits = -12`, so a larger window would not
-//! read back) at a lower level, on every core. Holes and all-zero clusters stay unallocated,
+//! 64 KiB clusters, each compressed on its own as raw deflate with the 4 KiB window QEMU
+//! itself uses for them (`windowBits = -12`, which is also what it inflates with), at a
+//! lower level, on every core. Holes and all-zero clusters stay unallocated,
 //! and a cluster that does not shrink is stored as it is, as `qemu-img` does.
 //!
 //! File layout: the header cluster, the data (compressed clusters packed byte by byte, plain
@@ -37,7 +37,7 @@ const CSIZE_SHIFT: u32 = 62 - (CLUSTER_BITS - 8);
 /// The refcount of this cluster is exactly one (set for plain clusters and tables).
 const COPIED: u64 = 1 << 63;
 const COMPRESSED: u64 = 1 << 62;
-/// QEMU inflates with a 4 KiB window.
+/// QEMU compresses and inflates clusters with a 4 KiB window.
 const WINDOW_BITS: u8 = 12;
 /// zlib level 3: about three times as fast as qemu-img's level 6, for an image about 2%
 /// larger.
@@ -50,7 +50,7 @@ const HEADER_LEN: u32 = 104;
 /// What was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
-    /// The disk's size (the raw file's).
+    /// The disk's size: the raw file's, rounded up to whole 512-byte sectors.
     pub virtual_size: u64,
     /// Clusters stored compressed, and stored as they are.
     pub compressed: u64,
@@ -76,7 +76,10 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
         .with_context(|| format!("reading {}", raw.display()))?
         .len();
     let clusters = data_clusters(&input, size);
-    let l1_size = size.div_ceil(CLUSTER * L2_ENTRIES);
+    // QEMU counts the disk in 512-byte sectors: a partial last sector is kept, zero-filled,
+    // as qemu-img does.
+    let virtual_size = size.next_multiple_of(SECTOR);
+    let l1_size = virtual_size.div_ceil(CLUSTER * L2_ENTRIES);
     let mut l2 = vec![0_u64; usize::try_from(l1_size * L2_ENTRIES)?];
     let mut refs = Refcounts::default();
     refs.add(0)?; // the header
@@ -150,24 +153,14 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
         }
     }
     let l1_offset = out.pos;
-    let l1_clusters = (l1_size * 8).div_ceil(CLUSTER).max(1);
-    for k in 0..l1_clusters {
+    for k in 0..(l1_size * 8).div_ceil(CLUSTER) {
         refs.add(l1_offset / CLUSTER + k)?;
     }
     out.write(&be_bytes(&l1))?;
     out.align()?;
 
-    // The refcount structures count themselves: grow them until they cover everything.
     let first = out.pos / CLUSTER;
-    let mut blocks = 1_u64;
-    let table_clusters = loop {
-        let table_clusters = (blocks * 8).div_ceil(CLUSTER);
-        let need = (first + table_clusters + blocks).div_ceil(REFCOUNTS_PER_BLOCK);
-        if need <= blocks {
-            break table_clusters;
-        }
-        blocks = need;
-    };
+    let (table_clusters, blocks) = refcount_clusters(first);
     for host in first..first + table_clusters + blocks {
         refs.add(host)?;
     }
@@ -190,7 +183,7 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
     header.extend(0_u64.to_be_bytes()); // backing file offset
     header.extend(0_u32.to_be_bytes()); // backing file name length
     header.extend(CLUSTER_BITS.to_be_bytes());
-    header.extend(size.to_be_bytes());
+    header.extend(virtual_size.to_be_bytes());
     header.extend(0_u32.to_be_bytes()); // no encryption
     header.extend(u32::try_from(l1_size)?.to_be_bytes());
     header.extend(l1_offset.to_be_bytes());
@@ -214,11 +207,26 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
         .and_then(|()| file.set_len(file_size))
         .with_context(|| format!("writing {}", dest.display()))?;
     Ok(Written {
-        virtual_size: size,
+        virtual_size,
         compressed,
         plain,
         file_size,
     })
+}
+
+/// The refcount table's clusters and the refcount blocks needed when they start at host
+/// cluster `first`: every cluster before them and they themselves must be counted, so they
+/// grow until they cover themselves.
+fn refcount_clusters(first: u64) -> (u64, u64) {
+    let mut blocks = 1_u64;
+    loop {
+        let table_clusters = (blocks * 8).div_ceil(CLUSTER);
+        let need = (first + table_clusters + blocks).div_ceil(REFCOUNTS_PER_BLOCK);
+        if need <= blocks {
+            return (table_clusters, blocks);
+        }
+        blocks = need;
+    }
 }
 
 /// The indices of the clusters that hold data, from the file's extents (`SEEK_DATA`); every
@@ -375,5 +383,45 @@ mod tests {
             .unwrap();
         assert_eq!(status, Status::StreamEnd);
         assert_eq!(back, data);
+    }
+
+    /// Matches reach back at most 4 KiB, QEMU's window: 8000 random bytes repeated give
+    /// deflate nothing to refer to, so the cluster is stored as it is (a 32 KiB window would
+    /// shrink it to about 8 KiB).
+    #[test]
+    fn matches_stay_within_the_4_kib_window() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let block: Vec<u8> = (0..8000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed.to_le_bytes()[2]
+            })
+            .collect();
+        let data: Vec<u8> = block.iter().copied().cycle().take(CLUSTER_LEN).collect();
+        assert!(matches!(compress_all(&data)[0], Stored::Plain));
+    }
+
+    /// The refcount structures cover every cluster before them and themselves, also when
+    /// they need a second block (beyond 32768 clusters, 2 GiB).
+    #[test]
+    fn refcounts_cover_themselves() {
+        for first in [1, 5, 32_765, 32_766, 32_767, 32_768, 100_000, 40_000_000] {
+            let (table, blocks) = refcount_clusters(first);
+            let covered = blocks * REFCOUNTS_PER_BLOCK;
+            assert!(
+                covered >= first + table + blocks,
+                "{first}: {table} {blocks}"
+            );
+            assert!(
+                table * CLUSTER / 8 >= blocks,
+                "{first}: the table holds every block"
+            );
+            // Not more than needed: one block fewer would not do.
+            assert!((blocks - 1) * REFCOUNTS_PER_BLOCK < first + table + blocks - 1);
+        }
+        assert_eq!(refcount_clusters(32_766), (1, 1));
+        assert_eq!(refcount_clusters(32_767), (1, 2));
     }
 }
