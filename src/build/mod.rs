@@ -283,6 +283,11 @@ pub fn preflight(
     if on_tmpfs {
         return Ok(());
     }
+    disk_space(tmp)
+}
+
+/// A build on disk needs 2 GiB free in `tmp`.
+fn disk_space(tmp: &Path) -> Result<(), Failure> {
     let stat = nix::sys::statvfs::statvfs(tmp)
         .map_err(|e| Failure::Other(anyhow!("checking free space in {}: {e}", tmp.display())))?;
     let free = stat.blocks_available() * stat.fragment_size();
@@ -390,9 +395,13 @@ pub fn run(
         let _ = writeln!(log, "block-device configuration from {origin}");
     }
     // Nothing returns early from here on: teardown releases the tmpfs with everything else.
-    let tmpfs_note = match tmpfs {
-        Ok(()) => use_tmpfs(&paths.build, &paths.image_dir),
-        Err(note) => note,
+    // A tmpfs that cannot be mounted leaves the build on disk, which preflight did not check.
+    let (tmpfs_note, unchecked_disk) = match tmpfs {
+        Ok(()) => match use_tmpfs(&paths.build, &paths.image_dir) {
+            Some((note, on_disk)) => (Some(note), on_disk),
+            None => (None, false),
+        },
+        Err(note) => (note, false),
     };
     let mut b = Build {
         env_outside: Vec::new(),
@@ -412,7 +421,11 @@ pub fn run(
         b.progress.step(&note);
         let _ = writeln!(b.log, "{note}");
     }
-    let result = stages(&mut b, lib);
+    let result = if unchecked_disk {
+        disk_space(&tmp).and_then(|()| stages(&mut b, lib))
+    } else {
+        stages(&mut b, lib)
+    };
     // Report the primary error before cleaning up, then release everything in reverse.
     let keep = result.is_err() && b.opts.keep_on_error;
     b.progress
@@ -435,15 +448,22 @@ pub fn run(
 }
 
 /// Puts the build directory on a tmpfs, as dib does; like dib, two of them, each up to half
-/// the RAM: the build directory and, in it, the image directory. Returns what to tell the
-/// user when that fails and the build stays on disk.
-fn use_tmpfs(workdir: &Path, image_dir: &Path) -> Option<String> {
-    let mounted = sys::mount::tmpfs(workdir).and_then(|()| {
-        fs::create_dir_all(image_dir)
-            .with_context(|| format!("creating {}", image_dir.display()))?;
-        sys::mount::tmpfs(image_dir)
-    });
-    mounted.err().map(|e| format!("building on disk: {e:#}"))
+/// the RAM: the build directory and, in it, the image directory. When a mount fails, returns
+/// what to tell the user and whether the build is on disk (the first mount failed).
+fn use_tmpfs(workdir: &Path, image_dir: &Path) -> Option<(String, bool)> {
+    if let Err(e) = sys::mount::tmpfs(workdir) {
+        return Some((format!("building on disk: {e:#}"), true));
+    }
+    fs::create_dir_all(image_dir)
+        .with_context(|| format!("creating {}", image_dir.display()))
+        .and_then(|()| sys::mount::tmpfs(image_dir))
+        .err()
+        .map(|e| {
+            (
+                format!("the image directory shares the build directory's tmpfs: {e:#}"),
+                false,
+            )
+        })
 }
 
 /// Whether the build directory is to be a tmpfs on a machine with `mem_kib` of RAM; if not,
