@@ -48,37 +48,28 @@ fn text(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Runs `qemu-img ARGS... PATHS...`, which must succeed; returns its output.
+fn qemu_img_ok(args: &[&str], paths: &[&Path]) -> Vec<u8> {
+    let out = Command::new("qemu-img")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?} {paths:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `qemu-img check` and `qemu-img compare` against the raw disk both pass.
 fn assert_same(raw: &Path, image: &Path) {
-    let check = Command::new("qemu-img")
-        .arg("check")
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "qemu-img check: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let compare = Command::new("qemu-img")
-        .args(["compare", "-f", "raw", "-F", "qcow2"])
-        .arg(raw)
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(
-        compare.status.success(),
-        "qemu-img compare: {}{}",
-        String::from_utf8_lossy(&compare.stdout),
-        String::from_utf8_lossy(&compare.stderr)
-    );
-    let info = Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(image)
-        .output()
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    qemu_img_ok(&["check"], &[image]);
+    qemu_img_ok(&["compare", "-f", "raw", "-F", "qcow2"], &[raw, image]);
+    let info = qemu_img_ok(&["info", "--output=json"], &[image]);
+    let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
     assert_eq!(info["format"], "qcow2");
     assert_eq!(info["format-specific"]["data"]["compat"], "1.1");
     assert_eq!(
@@ -172,20 +163,9 @@ fn empty_and_odd_sized_disks() {
         let image = dir.path().join(format!("disk{size}.qcow2"));
         let written = qcow2::write(&raw, &image, 2, &AtomicBool::new(false)).unwrap();
         assert_eq!(written.virtual_size, want);
-        let check = Command::new("qemu-img")
-            .arg("check")
-            .arg(&image)
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "{size}: {check:?}");
+        qemu_img_ok(&["check"], &[&image]);
         let out = dir.path().join(format!("back{size}.raw"));
-        let back = Command::new("qemu-img")
-            .args(["convert", "-f", "qcow2", "-O", "raw"])
-            .arg(&image)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(back.status.success(), "{back:?}");
+        qemu_img_ok(&["convert", "-f", "qcow2", "-O", "raw"], &[&image, &out]);
         let mut expected = text(size);
         expected.resize(usize::try_from(want).unwrap(), 0);
         assert!(

@@ -204,7 +204,6 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
         .map_err(std::io::IntoInnerError::into_error)
         .with_context(|| format!("writing {}", dest.display()))?;
     file.write_all_at(&header, 0)
-        .and_then(|()| file.set_len(file_size))
         .with_context(|| format!("writing {}", dest.display()))?;
     Ok(Written {
         virtual_size,
