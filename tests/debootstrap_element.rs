@@ -90,7 +90,7 @@ impl Setup {
             .env("DISTRO_NAME", "debian")
             .env("DIB_RELEASE", "bookworm")
             .env("ARCH", "amd64")
-            .env("DIB_DEBOOTSTRAP_PREFETCH", "0")
+            .env("DIB_DEBOOTSTRAP_LOCAL_INDEX", "0")
             .env("DIB_DEBOOTSTRAP_PREPARE", "55-os-sources 60-os-base")
             .env(
                 "DIB_DEBOOTSTRAP_PREPARE_COMPATIBLE",
@@ -206,4 +206,273 @@ fn prepare_inputs_are_in_the_key() {
     let (root, out) = s.run(&[("DIB_DEBOOTSTRAP_CACHE", "0")]);
     assert!(!out.contains("preparing"), "{out}");
     assert!(!root.join("prepared").exists());
+}
+
+/// debootstrap stand-in for the local index: logs its arguments to `$DEBOOTSTRAP_CALLS`; with
+/// `--print-debs` keeps the index it was given (`$DEBOOTSTRAP_CALLS.index`) and names three
+/// packages; otherwise makes a tree with lists for its mirror and the names in its cache, or
+/// fails when its mirror contains `$FAIL_ON`.
+const INDEX_STAND_IN: &str = r#"#!/bin/bash
+set -eu
+echo "$*" >> "$DEBOOTSTRAP_CALLS"
+pos=()
+cache=
+for a in "$@"; do
+    case $a in
+        --cache-dir=*) cache=${a#*=} ;;
+        --*) ;;
+        *) pos+=("$a") ;;
+    esac
+done
+release=${pos[0]} root=${pos[1]} mirror=${pos[2]:-}
+if [[ " $* " == *" --print-debs "* ]]; then
+    cp "${mirror#file://}/dists/$release/main/binary-amd64/Packages" "$DEBOOTSTRAP_CALLS.index"
+    echo "base-files libc6 curl"
+    exit 0
+fi
+if [ -n "${FAIL_ON:-}" ] && [[ $mirror == *"$FAIL_ON"* ]]; then
+    exit 1
+fi
+mkdir -p "$root/etc/apt" "$root/usr/sbin" "$root/var/lib/apt/lists" "$root/var/cache/apt/archives"
+name=$(printf '%s' "$mirror" | sed -e 's,^[^:]*://,,' -e 's,/,_,g')
+echo "$mirror" > "$root/var/lib/apt/lists/${name}_dists_${release}_Release"
+: > "$root/etc/apt/sources.list"
+ls "$cache" > "$root/cached-debs"
+"#;
+
+/// The Release file of the test mirror, as signed inside its InRelease.
+const RELEASE_HEAD: &str =
+    "Origin: Debian\nSuite: oldstable\nCodename: bookworm\nComponents: main\nSHA256:\n";
+
+impl Setup {
+    /// A file mirror in `mirror/` from tests/fixtures/debootstrap-mirror: its Packages index
+    /// (plain and gzip), an InRelease with a stand-in signature, and every pool file; the
+    /// index stand-in as debootstrap. Returns the environment for a build from it.
+    fn mirror(&self) -> Vec<(String, String)> {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/debootstrap-mirror"
+        );
+        let mirror = self.dir.join("mirror");
+        let status = Command::new("bash")
+            .args(["-euc", r#"
+                m=$1 f=$2 head=$3
+                d=$m/dists/bookworm
+                mkdir -p "$d/main/binary-amd64"
+                cp "$f/Packages" "$d/main/binary-amd64/Packages"
+                gzip -9n -c "$f/Packages" > "$d/main/binary-amd64/Packages.gz"
+                sed -n 's/^Filename: //p' "$f/Packages" | while read -r file; do
+                    mkdir -p "$m/${file%/*}"
+                    echo "${file##*/}" > "$m/$file"
+                done
+                {
+                    printf "$head"
+                    for p in main/binary-amd64/Packages main/binary-amd64/Packages.gz; do
+                        printf ' %s %s %s\n' "$(sha256sum < "$d/$p" | cut -d' ' -f1)" \
+                            "$(stat -c %s "$d/$p")" "$p"
+                    done
+                } > "$m/release"
+                {
+                    printf -- '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n'
+                    cat "$m/release"
+                    printf -- '-----BEGIN PGP SIGNATURE-----\n\nstand-in\n-----END PGP SIGNATURE-----\n'
+                } > "$d/InRelease"
+            "#, "mirror"])
+            .arg(&mirror)
+            .arg(fixture)
+            .arg(RELEASE_HEAD)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        write(&self.dir.join("bin/debootstrap"), INDEX_STAND_IN, 0o755);
+        [
+            (
+                "DIB_DISTRIBUTION_MIRROR",
+                format!("file://{}", mirror.display()),
+            ),
+            ("DEBOOTSTRAP_DIR", fixture.to_string()),
+            (
+                "DEBOOTSTRAP_CALLS",
+                self.dir.join("calls").display().to_string(),
+            ),
+            ("DIB_DEBOOTSTRAP_LOCAL_INDEX", "1".to_string()),
+            ("DIB_DEBOOTSTRAP_CACHE", "0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn run_with(&self, env: &[(String, String)], more: &[(&str, &str)]) -> (PathBuf, String) {
+        let mut all: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend_from_slice(more);
+        self.run(&all)
+    }
+
+    fn calls(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("calls"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// debootstrap resolves from a local copy of the index cut down to what it can reach (every
+/// alternative, the extra packages, the names in its release script, nothing else); the
+/// packages it names are fetched into its cache first, under its names; the tree then gets the
+/// sources.list and index files debootstrap leaves from the real mirror, and no trace of the
+/// local one.
+#[test]
+fn debootstrap_resolves_from_a_local_cut_down_index() {
+    let s = Setup::new();
+    let env = s.mirror();
+    let (root, out) = s.run_with(
+        &env,
+        &[
+            ("DIB_DEBOOTSTRAP_EXTRA_ARGS", "--no-check-gpg"),
+            ("DIB_DEBOOTSTRAP_INCLUDE", "curl"),
+        ],
+    );
+    assert!(
+        out.contains("resolving from a local copy of the index, cut down to 9 packages"),
+        "{out}"
+    );
+    let calls = s.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let local = format!(
+        "file://{}/debootstrap.",
+        root.with_extension("build").display()
+    );
+    assert!(
+        calls[0].contains("--print-debs") && calls[0].contains(&local),
+        "{calls:?}"
+    );
+    assert!(
+        !calls[1].contains("--print-debs") && calls[1].contains(&local),
+        "{calls:?}"
+    );
+    assert!(calls.iter().all(|c| !c.contains("--keyring")), "{calls:?}");
+
+    let index = fs::read_to_string(s.dir.join("calls.index")).unwrap();
+    let mut kept: Vec<&str> = index
+        .lines()
+        .filter_map(|l| l.strip_prefix("Package: "))
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        [
+            "apt",
+            "base-files",
+            "curl",
+            "gcc-12-base",
+            "libapt-pkg6.0",
+            "libc6",
+            "libgcc-s1",
+            "libgcc1",
+            "usr-is-merged"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("cached-debs")).unwrap(),
+        "base-files_12.4_amd64.deb\ncurl_7.88_amd64.deb\nlibc6_1%3a2.36-9_amd64.deb\n"
+    );
+
+    let mirror = s.dir.join("mirror");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/apt/sources.list")).unwrap(),
+        format!("deb file://{} bookworm main\n", mirror.display())
+    );
+    let prefix = mirror.display().to_string().replace('/', "_") + "_dists_bookworm_";
+    let lists = root.join("var/lib/apt/lists");
+    let mut names: Vec<String> = fs::read_dir(&lists)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "InRelease",
+            "Release",
+            "Release.gpg",
+            "main_binary-amd64_Packages"
+        ]
+        .map(|n| format!("{prefix}{n}"))
+    );
+    let release = fs::read_to_string(mirror.join("release")).unwrap();
+    assert_eq!(
+        fs::read_to_string(lists.join(format!("{prefix}Release"))).unwrap(),
+        release.strip_suffix('\n').unwrap(),
+        "Release is InRelease's signed text without its last newline, as debootstrap cuts it"
+    );
+    assert_eq!(
+        fs::read_to_string(lists.join(format!("{prefix}Release.gpg"))).unwrap(),
+        "-----BEGIN PGP SIGNATURE-----\n\nstand-in\n-----END PGP SIGNATURE-----\n"
+    );
+    assert_eq!(
+        fs::read(lists.join(format!("{prefix}main_binary-amd64_Packages"))).unwrap(),
+        fs::read(mirror.join("dists/bookworm/main/binary-amd64/Packages")).unwrap()
+    );
+    let leftovers: Vec<_> = fs::read_dir(root.with_extension("build"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// An index whose signature does not check out, or that does not match its Release file, is
+/// not used: debootstrap then reads the mirror itself, with the keyring. A failed run from the
+/// local index is retried at once from the mirror.
+#[test]
+fn the_local_index_falls_back_to_the_mirror() {
+    let s = Setup::new();
+    let env = s.mirror();
+    let mirror = format!("file://{}", s.dir.join("mirror").display());
+    let bogus = s.dir.join("bogus.gpg");
+    fs::write(&bogus, "not a keyring").unwrap();
+    let (_, out) = s.run_with(&env, &[("DIB_APT_KEYRING", bogus.to_str().unwrap())]);
+    assert!(
+        out.contains("no local index; debootstrap reads the mirror's own"),
+        "{out}"
+    );
+    let calls = s.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].contains(&format!("--keyring={}", bogus.display()))
+            && calls[0].ends_with(&format!(" {mirror}")),
+        "{calls:?}"
+    );
+
+    fs::remove_file(s.dir.join("calls")).unwrap();
+    fs::write(
+        s.dir
+            .join("mirror/dists/bookworm/main/binary-amd64/Packages.gz"),
+        "corrupt",
+    )
+    .unwrap();
+    let (_, out) = s.run_with(&env, &[("DIB_DEBOOTSTRAP_EXTRA_ARGS", "--no-check-gpg")]);
+    assert!(out.contains("no local index"), "{out}");
+    assert_eq!(s.calls().len(), 1);
+
+    fs::remove_file(s.dir.join("calls")).unwrap();
+    let env = s.mirror();
+    let started = std::time::Instant::now();
+    let (root, out) = s.run_with(
+        &env,
+        &[
+            ("DIB_DEBOOTSTRAP_EXTRA_ARGS", "--no-check-gpg"),
+            ("FAIL_ON", "/debootstrap."),
+        ],
+    );
+    assert!(root.join("cached-debs").exists());
+    let calls = s.calls();
+    assert!(out.contains("resolving from a local copy"), "{out}");
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls[2].ends_with(&format!(" {mirror}")), "{calls:?}");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "no pause before trying the mirror"
+    );
 }

@@ -755,3 +755,69 @@ fn logical_partitions_and_separate_boot() {
     assert_eq!(nodes, [("1", "83"), ("2", "5"), ("5", "82"), ("6", "83")]);
     assert_boots(&out.with_extension("qcow2"), &[]);
 }
+
+/// debootstrap from the local, cut-down index makes the very tree it makes from the mirror's
+/// own: the same files, modes, owners and contents (its logs aside), sources.list and apt
+/// index files included.
+#[test]
+fn local_index_tree_equals_plain_debootstrap() {
+    let Some(_serial) = enabled("local_index_tree_equals_plain_debootstrap") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/elements/debootstrap/root.d/10-debootstrap"
+    );
+    for (name, local) in [("local", "1"), ("plain", "0")] {
+        let root = tmp.path().join(name);
+        let build = tmp.path().join(format!("{name}.build"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&build).unwrap();
+        let out = Command::new(script)
+            .env("TARGET_ROOT", &root)
+            .env("TMP_BUILD_DIR", &build)
+            .env("TMP_HOOKS_PATH", tmp.path())
+            .env("DIB_IMAGE_CACHE", tmp.path().join("cache"))
+            .env("DISTRO_NAME", "debian")
+            .env("DIB_RELEASE", "bookworm")
+            .env("DIB_DEBOOTSTRAP_CACHE", "0")
+            .env("DIB_DEBOOTSTRAP_LOCAL_INDEX", local)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.contains("resolving from a local copy of the index"),
+            local == "1",
+            "{stdout}"
+        );
+    }
+    let diff = Command::new("bash")
+        .args([
+            "-c",
+            r#"set -u
+            cd "$1"
+            list() { (cd "$1" && find . -xdev -printf '%p %y %m %U %G %l\n' | LC_ALL=C sort); }
+            diff <(list local) <(list plain) || exit 1
+            (cd local && find . -xdev -type f -printf '%p\n') | while read -r f; do
+                case $f in ./var/log/* | ./var/cache/ldconfig/aux-cache) continue ;; esac
+                cmp -s "local/$f" "plain/$f" || echo "contents differ: $f"
+            done | grep . && exit 1
+            exit 0"#,
+            "diff",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+}
