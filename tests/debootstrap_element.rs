@@ -43,7 +43,8 @@ impl Setup {
         for name in ["55-os-sources", "60-os-base"] {
             setup.hook(
                 name,
-                "set -eu\necho \"${0##*/}\" >> \"$TARGET_ROOT/prepared\"",
+                "set -eu\necho \"${0##*/}\" >> \"$TARGET_ROOT/prepared\"\n\
+                 echo \"${INITRD-unset}\" > \"$TARGET_ROOT/initrd-setting\"",
             );
         }
         // debootstrap stand-in: no mirror is given, so its last argument is the target.
@@ -138,6 +139,11 @@ fn fresh_tree_is_prepared_then_cached_and_reused() {
         "55-os-sources\n60-os-base\n"
     );
     assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    // initramfs-tools' kernel hook makes no initramfs while they run (debootstrap makes it).
+    assert_eq!(
+        fs::read_to_string(root.join("initrd-setting")).unwrap(),
+        "No\n"
+    );
     assert_eq!(s.tarballs(), 1);
     // Outside the tree, for the scripts' second run: which of them have run on it.
     let listed = root.with_extension("build").join("debootstrap-prepared");
@@ -206,6 +212,17 @@ fn prepare_inputs_are_in_the_key() {
     let (root, out) = s.run(&[("DIB_DEBOOTSTRAP_CACHE", "0")]);
     assert!(!out.contains("preparing"), "{out}");
     assert!(!root.join("prepared").exists());
+}
+
+/// A caller's INITRD is theirs: the prepare scripts see it unchanged.
+#[test]
+fn a_callers_initrd_setting_is_kept() {
+    let s = Setup::new();
+    let (root, _) = s.run(&[("INITRD", "Yes")]);
+    assert_eq!(
+        fs::read_to_string(root.join("initrd-setting")).unwrap(),
+        "Yes\n"
+    );
 }
 
 /// debootstrap stand-in for the local index: logs its arguments to `$DEBOOTSTRAP_CALLS`; with

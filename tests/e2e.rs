@@ -212,6 +212,20 @@ fn debian_rootfs_with_ssh_and_devuser() {
         .collect();
     assert_eq!(kernels.len(), 1, "{kernels:?}");
     let initrd = kernels[0].replace("vmlinuz", "initrd.img");
+    // The kernel's links, /initrd.img included (made by the debootstrap element when it made
+    // the initramfs of a prepared tree itself).
+    let links = Command::new("tar")
+        .arg("-tvf")
+        .arg(&tar)
+        .args(["./vmlinuz", "./initrd.img"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(
+        links.contains(&format!("./initrd.img -> {}", &initrd[2..]))
+            && links.contains(&format!("./vmlinuz -> {}", &kernels[0][2..])),
+        "{links}"
+    );
     let head = Command::new("sh")
         .arg("-c")
         .arg("tar -xOf \"$0\" \"$1\" | head -c 2 | od -An -tx1")

