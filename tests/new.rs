@@ -57,6 +57,8 @@ const MATRIX: &[(&str, &[&str])] = &[
             "PORT=8080",
         ],
     ),
+    // An operating-system element keeps the skeleton's install.d and package-installs.
+    ("my-os", &["my-os", "--os", "--test-element"]),
     // --minimal: only what the flags ask for, as `dibkit new` wrote before the skeleton.
     ("plain", &["plain", "--minimal"]),
     (
