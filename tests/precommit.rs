@@ -108,9 +108,9 @@ fn pre_commit_hook_fails_with_findings_then_passes_once_fixed() {
     let out = run(&tool, &repo, &home);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("error[DIB308]"), "{stdout}");
+    assert!(stdout.contains("error[DIB310]"), "{stdout}");
     assert!(
-        stdout.contains("see `dibkit lint --explain DIB308` or dibkit's docs/rules.md#dib308"),
+        stdout.contains("see `dibkit lint --explain DIB310` or dibkit's docs/rules.md#dib310"),
         "{stdout}"
     );
 

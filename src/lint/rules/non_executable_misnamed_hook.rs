@@ -4,7 +4,7 @@ use crate::lint::registry::{Check, Rule};
 use crate::order::simulate::run_parts_name_ok;
 
 pub(crate) static RULE: Rule = Rule {
-    code: "DIB308",
+    code: "DIB310",
     slug: "non-executable-misnamed-hook",
     legacy: &[],
     severity: Severity::Error,
