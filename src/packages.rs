@@ -10,9 +10,6 @@ use serde::Serialize;
 
 use crate::lint::yaml::{self, Node, Value};
 
-/// The phases package-installs acts in.
-pub const PHASES: [&str; 3] = ["pre-install.d", "install.d", "post-install.d"];
-
 /// One element's declarations: its name and the contents of each package-installs file.
 #[derive(Debug, Clone)]
 pub struct Declarations {

@@ -157,10 +157,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     let phase = match &args.phase {
         None => None,
         Some(p) => Some(Phase::find(p).ok_or_else(|| {
-            let names: Vec<&str> = crate::element::model::PHASES
-                .iter()
-                .map(|p| p.dir)
-                .collect();
+            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.dir()).collect();
             Failure::usage(
                 format!("unknown phase '{p}'"),
                 Some(format!("phases are: {}", names.join(", "))),

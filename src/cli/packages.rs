@@ -13,7 +13,8 @@ use clap::ValueEnum;
 use super::Failure;
 use super::request::RequestArgs;
 use crate::element::discover::{self, Builtins, Library};
-use crate::packages::{self, Declarations, PHASES};
+use crate::element::model::Phase;
+use crate::packages::{self, Declarations};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -209,8 +210,9 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         })?;
         maps.insert(element.clone(), m);
     }
+    let phases = Phase::PACKAGE_INSTALLS.map(Phase::dir);
     let mut result: BTreeMap<&str, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for phase in PHASES {
+    for phase in phases {
         let lists = squashed.get(phase).cloned().unwrap_or_default();
         result.insert(
             phase,
@@ -247,7 +249,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     }
     let text = match args.format {
         Format::Json => {
-            let phases: serde_json::Map<String, serde_json::Value> = PHASES
+            let by_phase: serde_json::Map<String, serde_json::Value> = phases
                 .iter()
                 .map(|p| {
                     let raw = squashed.get(*p).cloned().unwrap_or_default();
@@ -262,11 +264,11 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 .collect();
             let ignored: Vec<&String> = squashed
                 .keys()
-                .filter(|k| !PHASES.contains(&k.as_str()))
+                .filter(|k| !phases.contains(&k.as_str()))
                 .collect();
             format!(
                 "{:#}\n",
-                serde_json::json!({"distro": distro, "release": release, "arch": env.get("ARCH"), "phases": phases, "never_installed_phases": ignored})
+                serde_json::json!({"distro": distro, "release": release, "arch": env.get("ARCH"), "phases": by_phase, "never_installed_phases": ignored})
             )
         }
         Format::Table => {
@@ -276,7 +278,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 release,
                 env.get("ARCH").map_or("?", String::as_str)
             );
-            for phase in PHASES {
+            for phase in phases {
                 let raw = squashed.get(phase).cloned().unwrap_or_default();
                 let (install, uninstall) = &result[phase];
                 let _ = writeln!(s, "{phase}");
@@ -302,7 +304,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                     let _ = writeln!(s, "    {pkg} ({element})");
                 }
             }
-            for phase in squashed.keys().filter(|k| !PHASES.contains(&k.as_str())) {
+            for phase in squashed.keys().filter(|k| !phases.contains(&k.as_str())) {
                 let _ = writeln!(
                     s,
                     "warning: packages declared for `{phase}` are never installed"

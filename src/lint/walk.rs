@@ -6,6 +6,8 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::element::model::Phase;
+
 use super::model::{FileKind, LintElement, MAX_FILE_SIZE, SourceFile, Workspace};
 
 /// Files that mark a directory as an element.
@@ -18,21 +20,6 @@ const ELEMENT_FILES: &[&str] = &[
     "pkg-map",
 ];
 
-/// Directories that mark a directory as an element.
-const ELEMENT_DIRS: &[&str] = &[
-    "environment.d",
-    "root.d",
-    "extra-data.d",
-    "pre-install.d",
-    "install.d",
-    "post-install.d",
-    "post-root.d",
-    "block-device.d",
-    "pre-finalise.d",
-    "finalise.d",
-    "cleanup.d",
-];
-
 /// Directories never descended into.
 const SKIP_DIRS: &[&str] = &[".git", "__pycache__", ".tox", "node_modules"];
 
@@ -40,7 +27,8 @@ const SKIP_DIRS: &[&str] = &[".git", "__pycache__", ".tox", "node_modules"];
 #[must_use]
 pub fn is_element(dir: &Path) -> bool {
     ELEMENT_FILES.iter().any(|m| dir.join(m).is_file())
-        || ELEMENT_DIRS.iter().any(|m| dir.join(m).is_dir())
+        || dir.join("environment.d").is_dir()
+        || Phase::ALL.iter().any(|p| dir.join(p.dir()).is_dir())
 }
 
 /// The element directories a target names. `Err` when the path does not exist.

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::element::model::Phase;
+
 /// Everything dib would do with a request, before any build.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -54,7 +56,7 @@ pub struct PlanElement {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanPhase {
-    pub phase: &'static str,
+    pub phase: Phase,
     /// Runs inside the image chroot.
     pub chroot: bool,
     /// Whether any element has this directory; without it dib skips the phase entirely,

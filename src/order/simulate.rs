@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::deps::expand::{Expansion, Outcome};
 use crate::element::discover::{self, Library, Resolved};
-use crate::element::model::{Element, Node, NodeKind, PHASES};
+use crate::element::model::{Element, Node, NodeKind, Phase};
 
 use super::plan::{
     INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, Severity, Skipped,
@@ -77,17 +77,17 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
 
     let mut skipped = Vec::new();
     let mut phases = Vec::new();
-    for phase in PHASES {
-        let entries = merged.get(phase.dir);
+    for phase in Phase::ALL {
+        let entries = merged.get(phase.dir());
         let mut scripts = Vec::new();
         for (name, contributions) in entries.into_iter().flatten() {
             let c = &contributions[0];
             let path = c
                 .element
                 .root
-                .display_path(&format!("{}/{name}", phase.dir));
+                .display_path(&format!("{}/{name}", phase.dir()));
             if let NodeKind::Symlink { target } = &c.node.kind {
-                if phase.chroot && target.starts_with('/') {
+                if phase.chroot() && target.starts_with('/') {
                     problems.push(Problem {
                         kind: "absolute-symlink",
                         severity: Severity::Warning,
@@ -95,14 +95,15 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                             "{}/{name} of '{}' is a symlink to '{target}', which dib resolves \
                              inside the image: it runs only if the image has that file, and \
                              is skipped without a word otherwise",
-                            phase.dir, c.element.name
+                            phase.dir(),
+                            c.element.name
                         ),
                         elements: vec![c.element.name.clone()],
                         paths: vec![path.clone()],
                     });
                 }
             }
-            match classify_hook(&merged, phase.dir, phase.chroot, c) {
+            match classify_hook(&merged, phase.dir(), phase.chroot(), c) {
                 Ok(()) => scripts.push(PlanScript {
                     name: name.clone(),
                     element: c.element.name.clone(),
@@ -110,7 +111,7 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                     note: None,
                 }),
                 Err((reason, message)) => skipped.push(Skipped {
-                    phase: phase.dir.to_owned(),
+                    phase: phase.dir().to_owned(),
                     name: name.clone(),
                     element: c.element.name.clone(),
                     reason,
@@ -120,10 +121,10 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
             }
         }
         scripts.sort_by(|a, b| sort::compare(&a.name, &b.name));
-        tie_problems(phase.dir, &scripts, &mut problems);
+        tie_problems(phase.dir(), &scripts, &mut problems);
         phases.push(PlanPhase {
-            phase: phase.dir,
-            chroot: phase.chroot,
+            phase,
+            chroot: phase.chroot(),
             exists: entries.is_some(),
             scripts,
         });

@@ -1,7 +1,7 @@
 //! One file per rule. Each exports `pub(crate) static RULE` and its check function; shared
 //! predicates live here.
 
-use crate::element::model::PHASES;
+use crate::element::model::Phase;
 
 use super::model::{FileKind, SourceFile};
 
@@ -74,9 +74,9 @@ pub(crate) fn is_text_file(f: &SourceFile) -> bool {
 
 /// The phase directory a file sits directly in (`install.d`), if any.
 pub(crate) fn phase_of(f: &SourceFile) -> Option<&'static str> {
-    PHASES
+    Phase::ALL
         .iter()
-        .map(|p| p.dir)
+        .map(|p| p.dir())
         .find(|dir| f.is_direct_child_of(dir))
 }
 
