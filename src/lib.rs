@@ -6,6 +6,7 @@
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
 //! - [`packages`]: package-installs and pkg-map semantics;
 //! - [`scaffold`]: element skeletons for `dibkit new`;
+//! - [`severity`]: the one severity scale of plan problems and lint findings;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`build`]: the chroot build engine (root only);
@@ -21,3 +22,4 @@ pub mod lint;
 pub mod order;
 pub mod packages;
 pub mod scaffold;
+pub mod severity;

@@ -123,7 +123,7 @@ pub fn check(ws: &Workspace, config: &Config) -> Vec<Diagnostic> {
     let mut sink = Sink::default();
     for rule in RULES.iter().filter(|r| config.enabled(r)) {
         match rule.check {
-            Check::File(f) => {
+            Check::File(f) | Check::FileAndSet(f, _) => {
                 for e in &ws.elements {
                     for &id in &e.files {
                         f(ws, id, &mut sink);
@@ -208,7 +208,15 @@ fn check_set(
     // File ids for every path the plan names, keyed by the plan's own spelling.
     let mut ids: HashMap<String, FileId> = HashMap::new();
     for (id, f) in ws.files.iter().enumerate() {
-        if let Ok(real) = std::fs::canonicalize(&f.path) {
+        // The plan names a symlinked hook by its own path, not its target's: resolve the
+        // directory only.
+        let real = match (f.path.parent(), f.path.file_name()) {
+            (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                std::fs::canonicalize(dir).map(|d| d.join(name))
+            }
+            _ => std::fs::canonicalize(&f.path),
+        };
+        if let Ok(real) = real {
             ids.insert(real.display().to_string(), id);
         }
     }
@@ -260,7 +268,7 @@ fn check_set(
     };
     let mut sink = Sink::default();
     for rule in RULES.iter().filter(|r| config.enabled(r)) {
-        if let Check::Set(f) = rule.check {
+        if let Check::Set(f) | Check::FileAndSet(_, f) = rule.check {
             f(&cx, &mut sink);
         }
     }

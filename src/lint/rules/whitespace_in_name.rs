@@ -1,6 +1,7 @@
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::Workspace;
-use crate::lint::registry::{Check, Rule};
+use crate::lint::registry::{Check, Rule, SetContext};
+use crate::order::plan::ProblemKind;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB307",
@@ -16,6 +17,8 @@ directories.
 dib copies these directories with `for x in $(ls dir)`, which splits the name into words;
 the copy of the pieces fails and the build stops.
 
+With `--elements`, the same is reported for elements of the set outside the lint targets.
+
 ## Example
 ```
 install.d/50-my script
@@ -24,7 +27,7 @@ install.d/50-my script
 ## Fix
 Rename it without spaces.
 ",
-    check: Check::File(check),
+    check: Check::FileAndSet(check, check_set),
 };
 
 fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
@@ -44,5 +47,19 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
             ),
         )
         .help("rename it without whitespace");
+    }
+}
+
+/// The plan's `unsafe-name` problems in files the file check has not seen.
+fn check_set(cx: &SetContext<'_>, sink: &mut Sink) {
+    for p in cx.problems(ProblemKind::UnsafeName) {
+        let Some(path) = p.paths.first() else {
+            continue;
+        };
+        if cx.is_target(path) {
+            continue;
+        }
+        sink.report(&RULE, cx.id(path), None, p.message.clone())
+            .help("rename it without whitespace");
     }
 }
