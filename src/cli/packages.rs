@@ -55,10 +55,27 @@ pub struct Args {
 fn sourced_env(
     lib: &Library,
     plan: &crate::order::plan::Plan,
-    arch: &str,
+    args: &Args,
+    entries: &[String],
 ) -> Result<BTreeMap<String, String>, Failure> {
     let dir = tempfile::tempdir()
         .map_err(|e| Failure::usage(format!("temporary directory: {e}"), None))?;
+    // dib exports its own variables before it first sources environment.d.
+    let caller: BTreeMap<String, String> = std::env::vars().collect();
+    let mut path = entries.to_vec();
+    if let Builtins::Dir(d) = args.request.builtins() {
+        path.push(d.display().to_string());
+    }
+    let elements_path = path.join(":");
+    let arch = args.request.arch();
+    let dib_vars = crate::order::dib_env::exported(&crate::order::dib_env::Inputs {
+        plan,
+        arch: &arch,
+        elements_path: &elements_path,
+        args: &args.elements,
+        scratch: dir.path(),
+        caller: &caller,
+    });
     let mut script = String::from("set -eu\nset -o pipefail\n");
     for (i, e) in plan.environment.iter().enumerate() {
         let text = if e.note.is_some() {
@@ -82,7 +99,7 @@ fn sourced_env(
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
-        .env("ARCH", arch)
+        .envs(&dib_vars)
         .output()
         .map_err(|e| Failure::usage(format!("running bash: {e}"), None))?;
     if !out.status.success() {
@@ -177,8 +194,8 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         names.sort();
         (lib, names, std::env::vars().collect::<BTreeMap<_, _>>())
     } else {
-        let (lib, _, plan) = args.request.plan(&args.elements)?;
-        let env = sourced_env(&lib, &plan, &args.request.arch())?;
+        let (lib, entries, plan) = args.request.plan(&args.elements)?;
+        let env = sourced_env(&lib, &plan, args, &entries)?;
         let names = plan.elements.iter().map(|e| e.name.clone()).collect();
         (lib, names, env)
     };
