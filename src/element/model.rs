@@ -167,11 +167,15 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A name read from `element-deps` or `element-provides`, with the line it came from.
+/// A name read from `element-deps` or `element-provides`, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameLine {
     pub name: String,
+    /// 1-based, counting `\r\n`, `\r` and `\n` as line ends (as dib does).
     pub line: usize,
+    /// The name's byte range in the file.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
 }
 
 /// An element as discovered: identity, origin and its dependency metadata.

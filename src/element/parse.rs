@@ -9,23 +9,53 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
-/// Parses `element-deps` / `element-provides` as dib does: one name per line, each line
-/// stripped, blank lines dropped, duplicates collapsed. Comments do not exist: a line `# foo` is
-/// the name `# foo`. The first occurrence of a name keeps its line number.
+/// Every name line of `element-deps` / `element-provides` as dib reads it: lines end at
+/// `\r\n`, `\r` or `\n` (Python's universal newlines), each is stripped of Python
+/// whitespace, blank ones are dropped. Comments do not exist: a line `# foo` is the name
+/// `# foo`. Duplicates are kept (lint reports them); `span` is the name's byte range in
+/// `text` and `line` its line number counting every kind of line end.
+#[must_use]
+pub fn name_lines(text: &str) -> Vec<NameLine> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let (mut start, mut line, mut i) = (0, 1, 0);
+    while start <= bytes.len() {
+        while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+            i += 1;
+        }
+        let raw = &text[start..i];
+        let name = raw.trim_matches(is_py_space);
+        if !name.is_empty() {
+            let offset = start + (raw.len() - raw.trim_start_matches(is_py_space).len());
+            out.push(NameLine {
+                name: name.to_owned(),
+                line,
+                span: offset..offset + name.len(),
+            });
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        i += if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            2
+        } else {
+            1
+        };
+        start = i;
+        line += 1;
+    }
+    out
+}
+
+/// Parses `element-deps` / `element-provides` as dib does: [`name_lines`] with duplicates
+/// collapsed (dib reads a set); the first occurrence of a name keeps its place.
 #[must_use]
 pub fn name_list(text: &str) -> Vec<NameLine> {
     let mut out: Vec<NameLine> = Vec::new();
-    // Python's text mode uses universal newlines: `\r\n`, `\r` and `\n` all end a line.
-    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
-    for (i, raw) in normalized.split('\n').enumerate() {
-        let name = raw.trim_matches(is_py_space);
-        if name.is_empty() || out.iter().any(|n| n.name == name) {
-            continue;
+    for n in name_lines(text) {
+        if !out.iter().any(|o| o.name == n.name) {
+            out.push(n);
         }
-        out.push(NameLine {
-            name: name.to_owned(),
-            line: i + 1,
-        });
     }
     out
 }
@@ -73,6 +103,32 @@ mod tests {
                 ("d".to_owned(), 4)
             ]
         );
+    }
+
+    #[test]
+    fn spans_point_into_the_original_text() {
+        let text = "  a \r\n# c\rb\x1c\nb\n";
+        let lines = name_lines(text);
+        let got: Vec<(&str, usize, &str)> = lines
+            .iter()
+            .map(|n| (n.name.as_str(), n.line, &text[n.span.clone()]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 1, "a"),
+                ("# c", 2, "# c"),
+                ("b", 3, "b"),
+                ("b", 4, "b")
+            ]
+        );
+        assert_eq!(name_list(text).len(), 3);
+    }
+
+    /// See: issue 17 (`a\rb` is two names for dib, so for order and lint alike).
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        assert_eq!(names("a\rb"), [("a".to_owned(), 1), ("b".to_owned(), 2)]);
     }
 
     #[test]

@@ -117,16 +117,19 @@ pub(crate) fn is_python(f: &SourceFile) -> bool {
         .is_some_and(|l| l.starts_with("#!") && (l.contains("python") || l.contains("dib-python")))
 }
 
-/// The names of a dependency file: `(name, line number, byte span)`, blank lines skipped.
+/// The names of a dependency file as dib reads them (`element::parse::name_lines`, the one
+/// grammar `order` uses too): `(name, line number, byte span)`, blank lines skipped,
+/// duplicates kept. The line number is lint's own (it counts `\n` only), so messages agree
+/// with the rendered location.
 pub(crate) fn name_lines(f: &SourceFile) -> Vec<(String, usize, std::ops::Range<usize>)> {
-    f.lines()
-        .filter_map(|(n, line, span)| {
-            let name = line.trim();
-            if name.is_empty() {
-                return None;
-            }
-            let start = span.start + (line.len() - line.trim_start().len());
-            Some((name.to_owned(), n, start..start + name.len()))
+    let Some(text) = f.text.as_deref() else {
+        return Vec::new();
+    };
+    crate::element::parse::name_lines(text)
+        .into_iter()
+        .map(|n| {
+            let line = f.line_col(n.span.start).0;
+            (n.name, line, n.span)
         })
         .collect()
 }
