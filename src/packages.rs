@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::lint::yaml::{self, Node, Value};
+use crate::yaml::{self, Node, Value};
 
 /// One element's declarations: its name and the contents of each package-installs file.
 #[derive(Debug, Clone)]

@@ -13,7 +13,9 @@ pub mod shell;
 pub mod shellcheck;
 pub mod suppress;
 pub mod walk;
-pub mod yaml;
+
+/// The YAML reader moved to [`crate::yaml`]; this path is kept for existing callers.
+pub use crate::yaml;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -191,15 +193,9 @@ fn check_set(
     if let Err(e @ (expand::ResolveError::Missing { .. } | expand::ResolveError::MissingOs)) =
         &outcome.result
     {
-        let failure = crate::cli::order::resolve_failure(e, lib);
-        let mut text = failure.message;
-        for n in failure.notes {
-            text.push_str(&format!("; {n}"));
-        }
-        if let Some(h) = failure.hint {
-            text.push_str(&format!(" (help: {h})"));
-        }
-        return Err(Error::Resolve(text));
+        return Err(Error::Resolve(
+            crate::deps::explain::explain(e, lib).one_line(),
+        ));
     }
     let plan = match &outcome.result {
         Ok(_) => Some(simulate::plan(lib, &outcome)?),
