@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::element::parse;
 use crate::yaml::{self, Node, Value};
 
 /// One element's declarations: its name and the contents of each package-installs file.
@@ -50,34 +51,17 @@ fn get<'a>(m: &'a [(Node, Node)], key: &str) -> Option<&'a Node> {
         .map(|(_, v)| v)
 }
 
-/// Evaluates a `when` statement: `NAME = value` / `NAME != value`.
+/// Evaluates a `when` statement (grammar: [`parse::when`]).
 fn when_holds(stmt: &str, env: &BTreeMap<String, String>, file: &str) -> Result<bool, Error> {
-    let malformed = || Error {
+    let w = parse::when(stmt).map_err(|_| Error {
         file: file.to_owned(),
         message: format!("Malformed when line: <{stmt}>"),
-    };
-    let name_len = stmt
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
-    if name_len == 0 {
-        return Err(malformed());
-    }
-    let name = &stmt[..name_len];
-    let rest = stmt[name_len..].trim_start_matches(|c: char| c.is_whitespace());
-    let (negate, value) = if let Some(v) = rest.strip_prefix("!=") {
-        (true, v)
-    } else if let Some(v) = rest.strip_prefix('=') {
-        (false, v)
-    } else {
-        return Err(malformed());
-    };
-    let value = value.trim_start_matches(|c: char| c.is_whitespace());
-    let actual = env.get(name).ok_or_else(|| Error {
-        file: file.to_owned(),
-        message: format!("The variable <{name}> is not set"),
     })?;
-    Ok((actual == value) != negate)
+    let actual = env.get(w.name).ok_or_else(|| Error {
+        file: file.to_owned(),
+        message: format!("The variable <{}> is not set", w.name),
+    })?;
+    Ok((actual == w.value) != w.negate)
 }
 
 /// Applies package-installs' per-rule filters. `Ok(false)` drops the rule.

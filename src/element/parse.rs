@@ -60,6 +60,55 @@ pub fn name_list(text: &str) -> Vec<NameLine> {
     out
 }
 
+/// One `when` statement of a package-installs rule: `NAME = value` or `NAME != value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When<'a> {
+    /// The variable: ASCII letters, digits and `_`.
+    pub name: &'a str,
+    /// `!=` rather than `=`.
+    pub negate: bool,
+    /// Everything after the operator and the blanks that follow it, as dib compares it
+    /// (`NAME == x` compares with `= x`).
+    pub value: &'a str,
+}
+
+/// Why a `when` statement does not parse; package-installs stops with `Malformed when line`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenError {
+    /// It does not start with a variable name (a leading blank counts).
+    NoName,
+    /// No `=` or `!=` follows the name.
+    NoOperator,
+}
+
+/// Parses a `when` statement as package-installs does: a name made of `[A-Za-z0-9_]` at the
+/// very start, optional whitespace, `!=` or `=`, optional whitespace, the value.
+///
+/// # Errors
+/// See [`WhenError`].
+pub fn when(stmt: &str) -> Result<When<'_>, WhenError> {
+    let name_len = stmt
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return Err(WhenError::NoName);
+    }
+    let rest = stmt[name_len..].trim_start_matches(char::is_whitespace);
+    let (negate, value) = if let Some(v) = rest.strip_prefix("!=") {
+        (true, v)
+    } else if let Some(v) = rest.strip_prefix('=') {
+        (false, v)
+    } else {
+        return Err(WhenError::NoOperator);
+    };
+    Ok(When {
+        name: &stmt[..name_len],
+        negate,
+        value: value.trim_start_matches(char::is_whitespace),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +178,23 @@ mod tests {
     #[test]
     fn a_lone_carriage_return_ends_a_line() {
         assert_eq!(names("a\rb"), [("a".to_owned(), 1), ("b".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn when_statements() {
+        assert_eq!(
+            when("DIB_X != a b"),
+            Ok(When {
+                name: "DIB_X",
+                negate: true,
+                value: "a b"
+            })
+        );
+        assert_eq!(when("X=").map(|w| (w.negate, w.value)), Ok((false, "")));
+        assert_eq!(when("X == 1").map(|w| w.value), Ok("= 1"));
+        assert_eq!(when(" X = 1"), Err(WhenError::NoName));
+        assert_eq!(when("X"), Err(WhenError::NoOperator));
+        assert_eq!(when("X ~ 1"), Err(WhenError::NoOperator));
     }
 
     #[test]
