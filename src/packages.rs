@@ -252,37 +252,26 @@ pub fn os_family(distro: &str) -> Option<&'static str> {
 /// empty string means "install nothing").
 ///
 /// # Errors
-/// The file is not a JSON object of the expected sections.
+/// The file is not JSON.
 pub fn resolve_map(
     text: &str,
     distro: &str,
     release: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let map = parse::pkg_map(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let mut out = BTreeMap::new();
-    let mut overlay = |section: Option<&serde_json::Value>| {
-        if let Some(serde_json::Value::Object(m)) = section {
-            for (k, val) in m {
-                let packages = match val {
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => String::new(),
-                };
-                out.insert(k.clone(), packages);
-            }
+    let mut overlay = |section: Option<&parse::PkgNames>| {
+        for (k, packages) in section.into_iter().flatten() {
+            out.insert(k.clone(), packages.clone().unwrap_or_default());
         }
     };
-    overlay(v.get("default"));
+    overlay(Some(&map.default));
     if let Some(family) = os_family(distro) {
-        overlay(v.get("family").and_then(|f| f.get(family)));
+        overlay(map.family.get(family));
     }
-    overlay(v.get("distro").and_then(|d| d.get(distro)));
+    overlay(map.distro.get(distro));
     let major = if release == "8-stream" { "8" } else { release };
-    overlay(
-        v.get("release")
-            .and_then(|r| r.get(distro))
-            .and_then(|r| r.get(major)),
-    );
+    overlay(map.release.get(distro).and_then(|r| r.get(major)));
     Ok(out)
 }
 

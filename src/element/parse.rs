@@ -1,5 +1,11 @@
-//! Pure parsers for element metadata files. They take text and return values with line numbers;
-//! they never touch the filesystem.
+//! The one grammar of dib's element files: pure parsers that take text and return typed
+//! values with positions, never touching the filesystem. `element-deps` and
+//! `element-provides` ([`name_lines`], [`name_list`]), package-installs' `when` statements
+//! ([`when`]), pkg-map ([`pkg_map`]), and which names dib-run-parts runs and environment.d
+//! sources ([`run_parts_name_ok`], [`environment_name_ok`]). `order`, `packages`, `build`
+//! and `lint` all read these files through here.
+
+use std::collections::BTreeMap;
 
 use super::model::NameLine;
 
@@ -60,6 +66,25 @@ pub fn name_list(text: &str) -> Vec<NameLine> {
     out
 }
 
+/// dib-run-parts' default `RUN_PARTS_REGEX`, `^[0-9A-Za-z_-]+$`.
+#[must_use]
+pub fn run_parts_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The environment.d name filter, `/[0-9A-Za-z_\.-]+$` on the full path (a backslash is in
+/// the bracket too, as POSIX brackets take it literally).
+#[must_use]
+pub fn environment_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'\\'))
+}
+
 /// One `when` statement of a package-installs rule: `NAME = value` or `NAME != value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct When<'a> {
@@ -107,6 +132,119 @@ pub fn when(stmt: &str) -> Result<When<'_>, WhenError> {
         negate,
         value: value.trim_start_matches(char::is_whitespace),
     })
+}
+
+/// A package name → packages table of a pkg-map section. `None` for a value that is not a
+/// string (`null` means "install nothing"; pkg-map treats every other value the same way).
+pub type PkgNames = BTreeMap<String, Option<String>>;
+
+/// A pkg-map file: its four sections, and what in it pkg-map ignores or misreads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PkgMap {
+    pub default: PkgNames,
+    /// Family (`debian`, `redhat`, ...) → names.
+    pub family: BTreeMap<String, PkgNames>,
+    /// Distribution → names.
+    pub distro: BTreeMap<String, PkgNames>,
+    /// Distribution → release → names.
+    pub release: BTreeMap<String, BTreeMap<String, PkgNames>>,
+    pub issues: Vec<PkgMapIssue>,
+}
+
+/// Something in a pkg-map file that pkg-map ignores or misreads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkgMapIssue {
+    /// Dotted path of the offending key (`family.debian`), empty for the whole file.
+    pub path: String,
+    pub kind: PkgMapIssueKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkgMapIssueKind {
+    /// The file is not a JSON object.
+    NotAnObject,
+    /// A top-level key other than the four sections: ignored.
+    UnknownSection,
+    /// A section or subsection that is not an object: ignored.
+    SectionNotAnObject,
+    /// A package value that is neither a string nor null: installs nothing.
+    BadValue,
+}
+
+/// Parses a pkg-map file (JSON) into its sections.
+///
+/// # Errors
+/// The text is not JSON.
+pub fn pkg_map(text: &str) -> Result<PkgMap, serde_json::Error> {
+    use serde_json::Value;
+    fn names(v: &Value, path: &str, issues: &mut Vec<PkgMapIssue>) -> PkgNames {
+        let Value::Object(m) = v else {
+            issues.push(PkgMapIssue {
+                path: path.to_owned(),
+                kind: PkgMapIssueKind::SectionNotAnObject,
+            });
+            return PkgNames::new();
+        };
+        m.iter()
+            .map(|(k, v)| {
+                let packages = match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    _ => {
+                        issues.push(PkgMapIssue {
+                            path: format!("{path}.{k}"),
+                            kind: PkgMapIssueKind::BadValue,
+                        });
+                        None
+                    }
+                };
+                (k.clone(), packages)
+            })
+            .collect()
+    }
+    fn nested<T>(
+        v: &Value,
+        path: &str,
+        issues: &mut Vec<PkgMapIssue>,
+        inner: impl Fn(&Value, &str, &mut Vec<PkgMapIssue>) -> T,
+    ) -> BTreeMap<String, T> {
+        let Value::Object(m) = v else {
+            issues.push(PkgMapIssue {
+                path: path.to_owned(),
+                kind: PkgMapIssueKind::SectionNotAnObject,
+            });
+            return BTreeMap::new();
+        };
+        m.iter()
+            .map(|(k, v)| (k.clone(), inner(v, &format!("{path}.{k}"), issues)))
+            .collect()
+    }
+    let value: Value = serde_json::from_str(text)?;
+    let mut map = PkgMap::default();
+    let Value::Object(top) = &value else {
+        map.issues.push(PkgMapIssue {
+            path: String::new(),
+            kind: PkgMapIssueKind::NotAnObject,
+        });
+        return Ok(map);
+    };
+    let mut issues = Vec::new();
+    for (section, body) in top {
+        match section.as_str() {
+            "default" => map.default = names(body, section, &mut issues),
+            "family" => map.family = nested(body, section, &mut issues, names),
+            "distro" => map.distro = nested(body, section, &mut issues, names),
+            "release" => {
+                map.release = nested(body, section, &mut issues, |v, p, i| nested(v, p, i, names));
+            }
+            _ => issues.push(PkgMapIssue {
+                path: section.clone(),
+                kind: PkgMapIssueKind::UnknownSection,
+            }),
+        }
+    }
+    map.issues = issues;
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -195,6 +333,35 @@ mod tests {
         assert_eq!(when(" X = 1"), Err(WhenError::NoName));
         assert_eq!(when("X"), Err(WhenError::NoOperator));
         assert_eq!(when("X ~ 1"), Err(WhenError::NoOperator));
+    }
+
+    #[test]
+    fn pkg_map_sections_and_issues() {
+        let m = pkg_map(
+            r#"{"default": {"a": "x y", "b": null, "c": 1},
+                "family": {"debian": {"a": "d"}, "suse": []},
+                "release": {"centos": {"8": {"a": "r"}}}, "distros": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.default["a"].as_deref(), Some("x y"));
+        assert_eq!(m.default["b"], None);
+        assert_eq!(m.family["debian"]["a"].as_deref(), Some("d"));
+        assert_eq!(m.release["centos"]["8"]["a"].as_deref(), Some("r"));
+        let issues: Vec<(&str, PkgMapIssueKind)> =
+            m.issues.iter().map(|i| (i.path.as_str(), i.kind)).collect();
+        assert_eq!(
+            issues,
+            [
+                ("default.c", PkgMapIssueKind::BadValue),
+                ("distros", PkgMapIssueKind::UnknownSection),
+                ("family.suse", PkgMapIssueKind::SectionNotAnObject),
+            ]
+        );
+        assert_eq!(
+            pkg_map("[]").unwrap().issues[0].kind,
+            PkgMapIssueKind::NotAnObject
+        );
+        assert!(pkg_map("{").is_err());
     }
 
     #[test]

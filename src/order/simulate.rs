@@ -29,24 +29,7 @@ struct Contribution<'a> {
 /// The merged hooks tree: top-level directory → entry name → contributions.
 type Merged<'a> = BTreeMap<String, BTreeMap<String, Vec<Contribution<'a>>>>;
 
-/// dib-run-parts' default `RUN_PARTS_REGEX`, `^[0-9A-Za-z_-]+$`.
-#[must_use]
-pub fn run_parts_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// The environment.d name filter, `/[0-9A-Za-z_\.-]+$` on the full path (a backslash is in
-/// the bracket too, as POSIX brackets take it literally).
-#[must_use]
-pub fn environment_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'\\'))
-}
+pub use crate::element::parse::{environment_name_ok, run_parts_name_ok};
 
 /// Builds the plan for an expansion.
 ///

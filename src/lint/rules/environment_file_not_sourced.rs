@@ -1,8 +1,8 @@
+use crate::element::parse::environment_name_ok;
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::{FileKind, Workspace};
 use crate::lint::registry::{Check, Rule, SetContext};
 use crate::order::plan::ProblemKind;
-use crate::order::simulate::environment_name_ok;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB117",
