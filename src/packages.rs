@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::element::parse;
-use crate::yaml::{self, Node, Value};
+use crate::element::parse::{self, PackageInstallsError, PackageRule, PackageValueError};
+use crate::yaml;
 
 /// One element's declarations: its name and the contents of each package-installs file.
 #[derive(Debug, Clone)]
@@ -35,22 +35,6 @@ pub struct Error {
     pub message: String,
 }
 
-fn scalar(n: &Node) -> Option<String> {
-    match &n.value {
-        Value::Scalar { text, .. } => Some(match yaml::python_str_if_changed(text) {
-            Some(shown) if matches!(n.value, Value::Scalar { plain: true, .. }) => shown,
-            _ => text.clone(),
-        }),
-        _ => None,
-    }
-}
-
-fn get<'a>(m: &'a [(Node, Node)], key: &str) -> Option<&'a Node> {
-    m.iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
-}
-
 /// Evaluates a `when` statement (grammar: [`parse::when`]).
 fn when_holds(stmt: &str, env: &BTreeMap<String, String>, file: &str) -> Result<bool, Error> {
     let w = parse::when(stmt).map_err(|_| Error {
@@ -67,13 +51,13 @@ fn when_holds(stmt: &str, env: &BTreeMap<String, String>, file: &str) -> Result<
 /// Applies package-installs' per-rule filters. `Ok(false)` drops the rule.
 fn filters_pass(
     element: &str,
-    rule: &[(Node, Node)],
+    rule: &PackageRule<'_>,
     package: &str,
     env: &BTreeMap<String, String>,
     file: &str,
 ) -> Result<bool, Error> {
     let var = |k: &str| env.get(k).cloned().unwrap_or_default();
-    if let Some(t) = get(rule, "installtype").and_then(scalar) {
+    if let Some(t) = rule.scalar("installtype") {
         let own = format!("DIB_INSTALLTYPE_{}", element.replace('-', "_"));
         let wanted = env
             .get(&own)
@@ -84,8 +68,8 @@ fn filters_pass(
             return Ok(false);
         }
     }
-    let arch = get(rule, "arch");
-    let not_arch = get(rule, "not-arch");
+    let arch = rule.get("arch");
+    let not_arch = rule.get("not-arch");
     if arch.is_some() && not_arch.is_some() {
         return Err(Error {
             file: file.to_owned(),
@@ -96,29 +80,25 @@ fn filters_pass(
     }
     let current = var("ARCH");
     // Items are not trimmed: dib discards its own strip().
-    if let Some(a) = arch.and_then(scalar) {
+    if let Some(a) = arch.and_then(parse::python_str) {
         if !a.split(',').any(|x| x == current) {
             return Ok(false);
         }
     }
-    if let Some(a) = not_arch.and_then(scalar) {
+    if let Some(a) = not_arch.and_then(parse::python_str) {
         if a.split(',').any(|x| x == current) {
             return Ok(false);
         }
     }
-    if let Some(v) = get(rule, "dib_python_version").and_then(scalar) {
+    if let Some(v) = rule.scalar("dib_python_version") {
         if v != var("DIB_PYTHON_VERSION") {
             return Ok(false);
         }
     }
-    if let Some(w) = get(rule, "when") {
-        let stmts: Vec<String> = match &w.value {
-            Value::Seq(items) => items.iter().filter_map(scalar).collect(),
-            _ => scalar(w).into_iter().collect(),
-        };
+    if rule.get("when").is_some() {
         // Every statement is evaluated: an unset variable fails even after a false one.
         let mut all = true;
-        for s in stmts {
+        for s in rule.when() {
             all &= when_holds(&s, env, file)?;
         }
         if !all {
@@ -144,34 +124,32 @@ pub fn squash(
                 file: file.clone(),
                 message: m,
             };
-            let doc = yaml::parse(text)
-                .map_err(|e| err(format!("cannot be parsed: {}", e.message)))?
-                .ok_or_else(|| err("is empty: package-installs crashes on it".to_owned()))?;
-            let Value::Map(entries) = &doc.value else {
-                return Err(err("the top level is not a mapping".to_owned()));
-            };
-            for (pkg_node, params) in entries {
-                let package = scalar(pkg_node).unwrap_or_default();
-                let rules: Vec<&[(Node, Node)]> = match &params.value {
-                    Value::Map(m) => vec![m.as_slice()],
-                    Value::Seq(items) if !items.is_empty() => {
-                        let mut v = Vec::new();
-                        for i in items {
-                            match &i.value {
-                                Value::Map(m) => v.push(m.as_slice()),
-                                _ => {
-                                    return Err(err(format!(
-                                        "`{package}`: a list item is not a rule mapping"
-                                    )));
-                                }
-                            }
-                        }
-                        v
+            let doc =
+                yaml::parse(text).map_err(|e| err(format!("cannot be parsed: {}", e.message)))?;
+            let entries = parse::package_installs(doc.as_ref()).map_err(|e| {
+                err(match e {
+                    PackageInstallsError::Empty => {
+                        "is empty: package-installs crashes on it".to_owned()
                     }
-                    _ if params.is_falsy() => vec![&[][..]],
-                    _ => return Err(err(format!("`{package}`: the value is not a rule mapping"))),
-                };
-                for rule in rules {
+                    PackageInstallsError::NotAMapping => {
+                        "the top level is not a mapping".to_owned()
+                    }
+                })
+            })?;
+            for entry in entries {
+                let package = parse::python_str(entry.package).unwrap_or_default();
+                match entry.error {
+                    Some(PackageValueError::ItemNotAMapping) => {
+                        return Err(err(format!(
+                            "`{package}`: a list item is not a rule mapping"
+                        )));
+                    }
+                    Some(PackageValueError::NotARule) => {
+                        return Err(err(format!("`{package}`: the value is not a rule mapping")));
+                    }
+                    None => {}
+                }
+                for rule in &entry.rules {
                     apply_rule(&mut data, &d.element, &package, rule, env, file)?;
                 }
             }
@@ -184,17 +162,17 @@ fn apply_rule(
     data: &mut BTreeMap<String, PhaseLists>,
     element: &str,
     package: &str,
-    rule: &[(Node, Node)],
+    rule: &PackageRule<'_>,
     env: &BTreeMap<String, String>,
     file: &str,
 ) -> Result<(), Error> {
-    let phase = get(rule, "phase")
-        .and_then(scalar)
+    let phase = rule
+        .scalar("phase")
         .unwrap_or_else(|| "install.d".to_owned());
-    let lists = data.entry(phase).or_default();
+    let lists = data.entry(phase.clone()).or_default();
     // Presence, not value, decides (`uninstall: false` uninstalls).
-    let has_uninstall = get(rule, "uninstall").is_some();
-    let build_only = get(rule, "build-only").is_some();
+    let has_uninstall = rule.get("uninstall").is_some();
+    let build_only = rule.get("build-only").is_some();
     let (mut install, mut uninstall) = (false, false);
     if has_uninstall || build_only {
         let installed = lists.install.iter().any(|(p, _)| p == package)
@@ -218,13 +196,7 @@ fn apply_rule(
     if !filters_pass(element, rule, package, env, file)? {
         return Ok(());
     }
-    let lists = data
-        .get_mut(
-            &get(rule, "phase")
-                .and_then(scalar)
-                .unwrap_or_else(|| "install.d".to_owned()),
-        )
-        .expect("entry made above");
+    let lists = data.get_mut(&phase).expect("entry made above");
     if install {
         lists.install.push((package.to_owned(), element.to_owned()));
     }

@@ -1,11 +1,13 @@
 //! The one grammar of dib's element files: pure parsers that take text and return typed
 //! values with positions, never touching the filesystem. `element-deps` and
 //! `element-provides` ([`name_lines`], [`name_list`]), package-installs' `when` statements
-//! ([`when`]), pkg-map ([`pkg_map`]), and which names dib-run-parts runs and environment.d
+//! ([`when`]) and their rules ([`package_installs`]), pkg-map ([`pkg_map`]), and which names dib-run-parts runs and environment.d
 //! sources ([`run_parts_name_ok`], [`environment_name_ok`]). `order`, `packages`, `build`
 //! and `lint` all read these files through here.
 
 use std::collections::BTreeMap;
+
+use crate::yaml::{self, Node, Value};
 
 use super::model::NameLine;
 
@@ -132,6 +134,136 @@ pub fn when(stmt: &str) -> Result<When<'_>, WhenError> {
         negate,
         value: value.trim_start_matches(char::is_whitespace),
     })
+}
+
+/// One rule of a package-installs file: a package and one rule mapping for it.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageRule<'a> {
+    /// The package key.
+    pub package: &'a Node,
+    /// The rule mapping; `None` for a value that is empty or false, a plain install.
+    pub mapping: Option<&'a [(Node, Node)]>,
+}
+
+impl<'a> PackageRule<'a> {
+    /// The key and value of `key` in the rule mapping.
+    #[must_use]
+    pub fn entry(&self, key: &str) -> Option<(&'a Node, &'a Node)> {
+        self.mapping?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// The value of `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The value of `key` as Python's `str()` shows it, when it is a scalar (package-installs
+    /// compares these strings).
+    #[must_use]
+    pub fn scalar(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(python_str)
+    }
+
+    /// The `when` statements: one string, or a list of them.
+    #[must_use]
+    pub fn when(&self) -> Vec<String> {
+        match self.get("when") {
+            None => Vec::new(),
+            Some(w) => match &w.value {
+                Value::Seq(items) => items.iter().filter_map(python_str).collect(),
+                _ => python_str(w).into_iter().collect(),
+            },
+        }
+    }
+}
+
+/// A scalar as Python's `str()` of PyYAML's value shows it (`yes` → `True`, `010` → `8`).
+#[must_use]
+pub fn python_str(n: &Node) -> Option<String> {
+    match &n.value {
+        Value::Scalar { text, plain } => Some(match yaml::python_str_if_changed(text) {
+            Some(shown) if *plain => shown,
+            _ => text.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// One package of a package-installs file and its rules.
+#[derive(Debug, Clone)]
+pub struct PackageEntry<'a> {
+    pub package: &'a Node,
+    /// The value (rules, a list of rules, or nothing).
+    pub value: &'a Node,
+    /// The rules package-installs applies: one per mapping.
+    pub rules: Vec<PackageRule<'a>>,
+    /// Set when the value is something package-installs crashes on; `rules` then holds the
+    /// mappings that are well formed.
+    pub error: Option<PackageValueError>,
+}
+
+/// A package value package-installs crashes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageValueError {
+    /// A list with an item that is not a rule mapping.
+    ItemNotAMapping,
+    /// A plain value (`curl: install.d`) rather than a rule mapping.
+    NotARule,
+}
+
+/// A package-installs document package-installs cannot read at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageInstallsError {
+    /// An empty document (PyYAML gives `None`; package-installs crashes on it).
+    Empty,
+    /// The top level is not a mapping of package names.
+    NotAMapping,
+}
+
+/// Reads a parsed package-installs document (`.yaml`, or `.json` parsed as YAML) as
+/// package-installs-squash does: per package, a rule mapping, a list of them, or an empty or
+/// false value for a plain install.
+///
+/// # Errors
+/// See [`PackageInstallsError`].
+pub fn package_installs(doc: Option<&Node>) -> Result<Vec<PackageEntry<'_>>, PackageInstallsError> {
+    let doc = doc.ok_or(PackageInstallsError::Empty)?;
+    let Value::Map(entries) = &doc.value else {
+        return Err(PackageInstallsError::NotAMapping);
+    };
+    Ok(entries
+        .iter()
+        .map(|(package, value)| {
+            let rule = |mapping| PackageRule { package, mapping };
+            let (rules, error) = match &value.value {
+                Value::Map(m) => (vec![rule(Some(m.as_slice()))], None),
+                Value::Seq(items) if !items.is_empty() => {
+                    let rules: Vec<PackageRule<'_>> = items
+                        .iter()
+                        .filter_map(|i| match &i.value {
+                            Value::Map(m) => Some(rule(Some(m.as_slice()))),
+                            _ => None,
+                        })
+                        .collect();
+                    let error =
+                        (rules.len() < items.len()).then_some(PackageValueError::ItemNotAMapping);
+                    (rules, error)
+                }
+                _ if value.is_falsy() => (vec![rule(None)], None),
+                _ => (Vec::new(), Some(PackageValueError::NotARule)),
+            };
+            PackageEntry {
+                package,
+                value,
+                rules,
+                error,
+            }
+        })
+        .collect())
 }
 
 /// A package name → packages table of a pkg-map section. `None` for a value that is not a
@@ -333,6 +465,43 @@ mod tests {
         assert_eq!(when(" X = 1"), Err(WhenError::NoName));
         assert_eq!(when("X"), Err(WhenError::NoOperator));
         assert_eq!(when("X ~ 1"), Err(WhenError::NoOperator));
+    }
+
+    #[test]
+    fn package_installs_rules_as_package_installs_reads_them() {
+        let doc = yaml::parse(
+            "a:\nb: []\nc:\n  phase: pre-install.d\n  when: [X = 1, Y != 2]\nd:\n  - arch: amd64\n  - x\ne: install.d\n",
+        )
+        .unwrap();
+        let entries = package_installs(doc.as_ref()).unwrap();
+        let shape: Vec<(String, usize, Option<PackageValueError>)> = entries
+            .iter()
+            .map(|e| (python_str(e.package).unwrap(), e.rules.len(), e.error))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("a".to_owned(), 1, None),
+                ("b".to_owned(), 1, None),
+                ("c".to_owned(), 1, None),
+                ("d".to_owned(), 1, Some(PackageValueError::ItemNotAMapping)),
+                ("e".to_owned(), 0, Some(PackageValueError::NotARule)),
+            ]
+        );
+        assert!(entries[0].rules[0].mapping.is_none());
+        let c = entries[2].rules[0];
+        assert_eq!(c.scalar("phase").as_deref(), Some("pre-install.d"));
+        assert_eq!(c.when(), ["X = 1", "Y != 2"]);
+        assert_eq!(entries[3].rules[0].scalar("arch").as_deref(), Some("amd64"));
+        assert_eq!(
+            package_installs(None).unwrap_err(),
+            PackageInstallsError::Empty
+        );
+        let list = yaml::parse("- a\n").unwrap();
+        assert_eq!(
+            package_installs(list.as_ref()).unwrap_err(),
+            PackageInstallsError::NotAMapping
+        );
     }
 
     #[test]

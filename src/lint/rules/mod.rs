@@ -134,12 +134,8 @@ pub(crate) fn name_lines(f: &SourceFile) -> Vec<(String, usize, std::ops::Range<
         .collect()
 }
 
-/// One rule of a package-installs file: the package, its parameter node and the rule mapping
-/// (`None` for a falsy value, which means a plain install).
-pub(crate) struct PackageRule<'a> {
-    pub package: &'a super::yaml::Node,
-    pub mapping: Option<&'a [(super::yaml::Node, super::yaml::Node)]>,
-}
+/// One rule of a package-installs file, as `element::parse` reads it for `packages` too.
+pub(crate) use crate::element::parse::PackageRule;
 
 /// The parsed package-installs files of an element: `(file, document)`, with documents that
 /// failed to parse left out (DIB004 reports those).
@@ -171,37 +167,14 @@ pub(crate) fn each_package_rule(
     }
 }
 
-/// Every rule of a package-installs document: one per mapping in a list value.
+/// Every rule of a package-installs document (`element::parse::package_installs`, the
+/// reading `dibkit packages` applies): one per mapping, and a plain install for an empty or
+/// false value. Values package-installs crashes on contribute their well-formed mappings;
+/// DIB409 reports the rest.
 pub(crate) fn package_rules(doc: &super::yaml::Node) -> Vec<PackageRule<'_>> {
-    use super::yaml::Value;
-    let Value::Map(entries) = &doc.value else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (package, params) in entries {
-        match &params.value {
-            Value::Map(m) => out.push(PackageRule {
-                package,
-                mapping: Some(m),
-            }),
-            Value::Seq(items) => {
-                for item in items {
-                    if let Value::Map(m) = &item.value {
-                        out.push(PackageRule {
-                            package,
-                            mapping: Some(m),
-                        });
-                    }
-                }
-            }
-            _ if params.is_falsy() => out.push(PackageRule {
-                package,
-                mapping: None,
-            }),
-            _ => {}
-        }
-    }
-    out
+    crate::element::parse::package_installs(Some(doc))
+        .map(|entries| entries.into_iter().flat_map(|e| e.rules).collect())
+        .unwrap_or_default()
 }
 
 /// The value of `key` in a rule mapping.
