@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::element::model::Phase;
 use crate::element::parse::{self, PackageInstallsError, PackageRule, PackageValueError};
 use crate::yaml;
 
@@ -168,7 +169,7 @@ fn apply_rule(
 ) -> Result<(), Error> {
     let phase = rule
         .scalar("phase")
-        .unwrap_or_else(|| "install.d".to_owned());
+        .unwrap_or_else(|| Phase::InstallD.dir().to_owned());
     let lists = data.entry(phase.clone()).or_default();
     // Presence, not value, decides (`uninstall: false` uninstalls).
     let has_uninstall = rule.get("uninstall").is_some();

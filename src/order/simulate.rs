@@ -163,7 +163,7 @@ fn environment_problems(merged: &Merged<'_>, env: &[PlanScript], problems: &mut 
     let Some(entries) = merged.get("environment.d") else {
         return;
     };
-    if env.is_empty() && merged.contains_key("root.d") {
+    if env.is_empty() && merged.contains_key(Phase::RootD.dir()) {
         let elements: Vec<String> = entries
             .values()
             .flatten()
