@@ -337,17 +337,13 @@ mod tests {
             ));
             let plan = Plan {
                 request: vec!["a".to_owned()],
-                elements: Vec::new(),
-                provided: std::collections::BTreeMap::new(),
-                phases: Vec::new(),
-                environment: Vec::new(),
-                skipped: Vec::new(),
                 problems: vec![Problem::new(
                     kind,
                     format!("a {kind} problem"),
                     vec!["a".to_owned()],
                     vec!["/nowhere/a/install.d/50 x".to_owned()],
                 )],
+                ..Plan::default()
             };
             let outcome = Outcome {
                 result: Ok(Expansion {

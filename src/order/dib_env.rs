@@ -107,15 +107,7 @@ mod tests {
 
     #[test]
     fn image_name_defaults_and_honours_the_caller() {
-        let plan = Plan {
-            request: Vec::new(),
-            elements: Vec::new(),
-            provided: BTreeMap::new(),
-            phases: Vec::new(),
-            environment: Vec::new(),
-            skipped: Vec::new(),
-            problems: Vec::new(),
-        };
+        let plan = Plan::default();
         let mut caller = BTreeMap::new();
         {
             let v = exported(&inputs(&plan, &caller));

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::element::model::Phase;
 
 /// Everything dib would do with a request, before any build.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     /// The request as disk-image-create forms it (`base` first, the `vm` rule applied).
     pub request: Vec<String>,
