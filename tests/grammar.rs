@@ -107,3 +107,52 @@ fn a_missing_name_after_a_carriage_return_is_the_same_name_for_both() {
     // Lint shows lines as editors do (`\r` alone does not end one): `b` at line 1, column 3.
     assert_eq!(lint_unknown(lib.path()), [("b".to_owned(), 1, 3)]);
 }
+
+/// The DIB codes lint reports for `targets` with `--elements os one two`.
+fn set_codes(lib: &Path, targets: &[&str]) -> Vec<(String, String)> {
+    let out = dibkit()
+        .current_dir(lib)
+        .args(["lint", "--builtins", "none", "--format", "json", "-n"])
+        .args(targets)
+        .args(["--elements", "os", "one", "two"])
+        .env("ELEMENTS_PATH", lib)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_owned(),
+                d["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A hook name with a space is the plan's `unsafe-name` problem, which lint reports through
+/// DIB307 alone: once for a lint target (it got DIB307 and DIB305 with two messages), and
+/// also for an element of the set outside the targets.
+#[test]
+fn a_name_with_a_space_is_one_finding_of_one_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(root, "os/element-provides", "operating-system\n");
+    write(root, "os/README.rst", "==\nos\n==\n");
+    write(root, "one/README.rst", "===\none\n===\n");
+    write(root, "one/static/my file", "data\n");
+    write(root, "two/README.rst", "===\ntwo\n===\n");
+    write(root, "two/static/their file", "data\n");
+    let codes = set_codes(root, &["one"]);
+    let mut found: Vec<(&str, &str)> = codes
+        .iter()
+        .map(|(c, p)| (c.as_str(), p.rsplit('/').next().unwrap()))
+        .collect();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        [("DIB307", "my file"), ("DIB307", "their file")],
+        "{codes:?}"
+    );
+}

@@ -11,13 +11,12 @@ pub(crate) static RULE: Rule = Rule {
     summary: "file name with whitespace in a directory dib copies into the hooks tree",
     docs: r"## What it does
 Reports entries with whitespace in their names directly inside an element's top-level
-directories.
+directories. With `--elements`, also reports them in elements of the set outside the lint
+targets (the plan's `unsafe-name` problem).
 
 ## Why is this bad?
 dib copies these directories with `for x in $(ls dir)`, which splits the name into words;
 the copy of the pieces fails and the build stops.
-
-With `--elements`, the same is reported for elements of the set outside the lint targets.
 
 ## Example
 ```
