@@ -7,6 +7,8 @@
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
 //! - [`packages`]: package-installs and pkg-map semantics;
 //! - [`scaffold`]: element skeletons for `dibkit new`;
+//! - [`severity`]: the one severity scale of plan problems and lint findings;
+//! - [`yaml`], [`shell`]: the YAML and shell readers shared by lint, packages, blockdev and `new`;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`build`]: the chroot build engine (root only);
@@ -23,3 +25,6 @@ pub mod lint;
 pub mod order;
 pub mod packages;
 pub mod scaffold;
+pub mod severity;
+pub mod shell;
+pub mod yaml;

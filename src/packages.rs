@@ -8,10 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::lint::yaml::{self, Node, Value};
-
-/// The phases package-installs acts in.
-pub const PHASES: [&str; 3] = ["pre-install.d", "install.d", "post-install.d"];
+use crate::element::model::Phase;
+use crate::element::parse::{self, PackageInstallsError, PackageRule, PackageValueError};
+use crate::yaml;
 
 /// One element's declarations: its name and the contents of each package-installs file.
 #[derive(Debug, Clone)]
@@ -37,62 +36,29 @@ pub struct Error {
     pub message: String,
 }
 
-fn scalar(n: &Node) -> Option<String> {
-    match &n.value {
-        Value::Scalar { text, .. } => Some(match yaml::python_str_if_changed(text) {
-            Some(shown) if matches!(n.value, Value::Scalar { plain: true, .. }) => shown,
-            _ => text.clone(),
-        }),
-        _ => None,
-    }
-}
-
-fn get<'a>(m: &'a [(Node, Node)], key: &str) -> Option<&'a Node> {
-    m.iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
-}
-
-/// Evaluates a `when` statement: `NAME = value` / `NAME != value`.
+/// Evaluates a `when` statement (grammar: [`parse::when`]).
 fn when_holds(stmt: &str, env: &BTreeMap<String, String>, file: &str) -> Result<bool, Error> {
-    let malformed = || Error {
+    let w = parse::when(stmt).map_err(|_| Error {
         file: file.to_owned(),
         message: format!("Malformed when line: <{stmt}>"),
-    };
-    let name_len = stmt
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
-    if name_len == 0 {
-        return Err(malformed());
-    }
-    let name = &stmt[..name_len];
-    let rest = stmt[name_len..].trim_start_matches(|c: char| c.is_whitespace());
-    let (negate, value) = if let Some(v) = rest.strip_prefix("!=") {
-        (true, v)
-    } else if let Some(v) = rest.strip_prefix('=') {
-        (false, v)
-    } else {
-        return Err(malformed());
-    };
-    let value = value.trim_start_matches(|c: char| c.is_whitespace());
-    let actual = env.get(name).ok_or_else(|| Error {
-        file: file.to_owned(),
-        message: format!("The variable <{name}> is not set"),
     })?;
-    Ok((actual == value) != negate)
+    let actual = env.get(w.name).ok_or_else(|| Error {
+        file: file.to_owned(),
+        message: format!("The variable <{}> is not set", w.name),
+    })?;
+    Ok((actual == w.value) != w.negate)
 }
 
 /// Applies package-installs' per-rule filters. `Ok(false)` drops the rule.
 fn filters_pass(
     element: &str,
-    rule: &[(Node, Node)],
+    rule: &PackageRule<'_>,
     package: &str,
     env: &BTreeMap<String, String>,
     file: &str,
 ) -> Result<bool, Error> {
     let var = |k: &str| env.get(k).cloned().unwrap_or_default();
-    if let Some(t) = get(rule, "installtype").and_then(scalar) {
+    if let Some(t) = rule.scalar("installtype") {
         let own = format!("DIB_INSTALLTYPE_{}", element.replace('-', "_"));
         let wanted = env
             .get(&own)
@@ -103,8 +69,8 @@ fn filters_pass(
             return Ok(false);
         }
     }
-    let arch = get(rule, "arch");
-    let not_arch = get(rule, "not-arch");
+    let arch = rule.get("arch");
+    let not_arch = rule.get("not-arch");
     if arch.is_some() && not_arch.is_some() {
         return Err(Error {
             file: file.to_owned(),
@@ -115,29 +81,25 @@ fn filters_pass(
     }
     let current = var("ARCH");
     // Items are not trimmed: dib discards its own strip().
-    if let Some(a) = arch.and_then(scalar) {
+    if let Some(a) = arch.and_then(parse::python_str) {
         if !a.split(',').any(|x| x == current) {
             return Ok(false);
         }
     }
-    if let Some(a) = not_arch.and_then(scalar) {
+    if let Some(a) = not_arch.and_then(parse::python_str) {
         if a.split(',').any(|x| x == current) {
             return Ok(false);
         }
     }
-    if let Some(v) = get(rule, "dib_python_version").and_then(scalar) {
+    if let Some(v) = rule.scalar("dib_python_version") {
         if v != var("DIB_PYTHON_VERSION") {
             return Ok(false);
         }
     }
-    if let Some(w) = get(rule, "when") {
-        let stmts: Vec<String> = match &w.value {
-            Value::Seq(items) => items.iter().filter_map(scalar).collect(),
-            _ => scalar(w).into_iter().collect(),
-        };
+    if rule.get("when").is_some() {
         // Every statement is evaluated: an unset variable fails even after a false one.
         let mut all = true;
-        for s in stmts {
+        for s in rule.when() {
             all &= when_holds(&s, env, file)?;
         }
         if !all {
@@ -163,34 +125,32 @@ pub fn squash(
                 file: file.clone(),
                 message: m,
             };
-            let doc = yaml::parse(text)
-                .map_err(|e| err(format!("cannot be parsed: {}", e.message)))?
-                .ok_or_else(|| err("is empty: package-installs crashes on it".to_owned()))?;
-            let Value::Map(entries) = &doc.value else {
-                return Err(err("the top level is not a mapping".to_owned()));
-            };
-            for (pkg_node, params) in entries {
-                let package = scalar(pkg_node).unwrap_or_default();
-                let rules: Vec<&[(Node, Node)]> = match &params.value {
-                    Value::Map(m) => vec![m.as_slice()],
-                    Value::Seq(items) if !items.is_empty() => {
-                        let mut v = Vec::new();
-                        for i in items {
-                            match &i.value {
-                                Value::Map(m) => v.push(m.as_slice()),
-                                _ => {
-                                    return Err(err(format!(
-                                        "`{package}`: a list item is not a rule mapping"
-                                    )));
-                                }
-                            }
-                        }
-                        v
+            let doc =
+                yaml::parse(text).map_err(|e| err(format!("cannot be parsed: {}", e.message)))?;
+            let entries = parse::package_installs(doc.as_ref()).map_err(|e| {
+                err(match e {
+                    PackageInstallsError::Empty => {
+                        "is empty: package-installs crashes on it".to_owned()
                     }
-                    _ if params.is_falsy() => vec![&[][..]],
-                    _ => return Err(err(format!("`{package}`: the value is not a rule mapping"))),
-                };
-                for rule in rules {
+                    PackageInstallsError::NotAMapping => {
+                        "the top level is not a mapping".to_owned()
+                    }
+                })
+            })?;
+            for entry in entries {
+                let package = parse::python_str(entry.package).unwrap_or_default();
+                match entry.error {
+                    Some(PackageValueError::ItemNotAMapping) => {
+                        return Err(err(format!(
+                            "`{package}`: a list item is not a rule mapping"
+                        )));
+                    }
+                    Some(PackageValueError::NotARule) => {
+                        return Err(err(format!("`{package}`: the value is not a rule mapping")));
+                    }
+                    None => {}
+                }
+                for rule in &entry.rules {
                     apply_rule(&mut data, &d.element, &package, rule, env, file)?;
                 }
             }
@@ -203,17 +163,17 @@ fn apply_rule(
     data: &mut BTreeMap<String, PhaseLists>,
     element: &str,
     package: &str,
-    rule: &[(Node, Node)],
+    rule: &PackageRule<'_>,
     env: &BTreeMap<String, String>,
     file: &str,
 ) -> Result<(), Error> {
-    let phase = get(rule, "phase")
-        .and_then(scalar)
-        .unwrap_or_else(|| "install.d".to_owned());
-    let lists = data.entry(phase).or_default();
+    let phase = rule
+        .scalar("phase")
+        .unwrap_or_else(|| Phase::InstallD.dir().to_owned());
+    let lists = data.entry(phase.clone()).or_default();
     // Presence, not value, decides (`uninstall: false` uninstalls).
-    let has_uninstall = get(rule, "uninstall").is_some();
-    let build_only = get(rule, "build-only").is_some();
+    let has_uninstall = rule.get("uninstall").is_some();
+    let build_only = rule.get("build-only").is_some();
     let (mut install, mut uninstall) = (false, false);
     if has_uninstall || build_only {
         let installed = lists.install.iter().any(|(p, _)| p == package)
@@ -237,13 +197,7 @@ fn apply_rule(
     if !filters_pass(element, rule, package, env, file)? {
         return Ok(());
     }
-    let lists = data
-        .get_mut(
-            &get(rule, "phase")
-                .and_then(scalar)
-                .unwrap_or_else(|| "install.d".to_owned()),
-        )
-        .expect("entry made above");
+    let lists = data.get_mut(&phase).expect("entry made above");
     if install {
         lists.install.push((package.to_owned(), element.to_owned()));
     }
@@ -271,37 +225,26 @@ pub fn os_family(distro: &str) -> Option<&'static str> {
 /// empty string means "install nothing").
 ///
 /// # Errors
-/// The file is not a JSON object of the expected sections.
+/// The file is not JSON.
 pub fn resolve_map(
     text: &str,
     distro: &str,
     release: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let map = parse::pkg_map(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let mut out = BTreeMap::new();
-    let mut overlay = |section: Option<&serde_json::Value>| {
-        if let Some(serde_json::Value::Object(m)) = section {
-            for (k, val) in m {
-                let packages = match val {
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => String::new(),
-                };
-                out.insert(k.clone(), packages);
-            }
+    let mut overlay = |section: Option<&parse::PkgNames>| {
+        for (k, packages) in section.into_iter().flatten() {
+            out.insert(k.clone(), packages.clone().unwrap_or_default());
         }
     };
-    overlay(v.get("default"));
+    overlay(Some(&map.default));
     if let Some(family) = os_family(distro) {
-        overlay(v.get("family").and_then(|f| f.get(family)));
+        overlay(map.family.get(family));
     }
-    overlay(v.get("distro").and_then(|d| d.get(distro)));
+    overlay(map.distro.get(distro));
     let major = if release == "8-stream" { "8" } else { release };
-    overlay(
-        v.get("release")
-            .and_then(|r| r.get(distro))
-            .and_then(|r| r.get(major)),
-    );
+    overlay(map.release.get(distro).and_then(|r| r.get(major)));
     Ok(out)
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::element::model::{PHASES, Phase};
+use crate::element::model::Phase;
 
 /// Template files, by name. Each may be overridden by a file of the same name in a user
 /// templates folder.
@@ -124,58 +124,27 @@ pub fn default_number(phase: &str) -> u32 {
     }
 }
 
-fn phase_info(phase: &str) -> (&'static str, &'static str, &'static str) {
+fn phase_vars(phase: Phase) -> &'static str {
     match phase {
-        "root.d" => (
-            "create or adjust the image's root filesystem before anything else",
-            "outside the chroot, on the build host",
-            "TARGET_ROOT (the image root), TMP_MOUNT_PATH, TMP_HOOKS_PATH, ARCH, DIB_RELEASE",
-        ),
-        "extra-data.d" => (
-            "copy data from the build host into the hooks tree for later phases",
-            "outside the chroot, on the build host",
-            "TMP_HOOKS_PATH (copied into the image at /tmp/in_target.d), TMP_MOUNT_PATH, ARCH",
-        ),
-        "pre-install.d" => (
-            "prepare package installation (repositories, keys, configuration)",
-            "inside the image chroot",
-            "/tmp/in_target.d (the hooks tree, read-only), DISTRO_NAME, DIB_RELEASE, ARCH",
-        ),
-        "install.d" => (
-            "install and configure software",
-            "inside the image chroot",
-            "/tmp/in_target.d (the hooks tree, read-only), install-packages, DISTRO_NAME, ARCH",
-        ),
-        "post-install.d" => (
-            "enable services and adjust what install.d put in place",
-            "inside the image chroot",
-            "/tmp/in_target.d (the hooks tree, read-only), DISTRO_NAME, ARCH",
-        ),
-        "post-root.d" => (
-            "inspect or adjust the finished root tree from the host",
-            "outside the chroot, on the build host",
-            "TMP_MOUNT_PATH (the image root), TMP_HOOKS_PATH, ARCH",
-        ),
-        "block-device.d" => (
-            "customise the block device (legacy; prefer block-device YAML)",
-            "outside the chroot, on the build host",
-            "TMP_MOUNT_PATH, TMP_IMAGE_PATH, TMP_HOOKS_PATH",
-        ),
-        "pre-finalise.d" => (
-            "work on the image's block device before finalise.d",
-            "outside the chroot, on the build host",
-            "TMP_MOUNT_PATH, IMAGE_BLOCK_DEVICE, TMP_HOOKS_PATH",
-        ),
-        "finalise.d" => (
-            "final configuration on the mounted image filesystem",
-            "inside the image chroot",
-            "/tmp/in_target.d (the hooks tree, read-only), DISTRO_NAME, ARCH",
-        ),
-        _ => (
-            "clean up the image root after everything else",
-            "outside the chroot, on the build host",
-            "TARGET_ROOT (the image root), TMP_MOUNT_PATH, TMP_HOOKS_PATH",
-        ),
+        Phase::RootD => {
+            "TARGET_ROOT (the image root), TMP_MOUNT_PATH, TMP_HOOKS_PATH, ARCH, DIB_RELEASE"
+        }
+        Phase::ExtraDataD => {
+            "TMP_HOOKS_PATH (copied into the image at /tmp/in_target.d), TMP_MOUNT_PATH, ARCH"
+        }
+        Phase::PreInstallD => {
+            "/tmp/in_target.d (the hooks tree, read-only), DISTRO_NAME, DIB_RELEASE, ARCH"
+        }
+        Phase::InstallD => {
+            "/tmp/in_target.d (the hooks tree, read-only), install-packages, DISTRO_NAME, ARCH"
+        }
+        Phase::PostInstallD | Phase::FinaliseD => {
+            "/tmp/in_target.d (the hooks tree, read-only), DISTRO_NAME, ARCH"
+        }
+        Phase::PostRootD => "TMP_MOUNT_PATH (the image root), TMP_HOOKS_PATH, ARCH",
+        Phase::BlockDeviceD => "TMP_MOUNT_PATH, TMP_IMAGE_PATH, TMP_HOOKS_PATH",
+        Phase::PreFinaliseD => "TMP_MOUNT_PATH, IMAGE_BLOCK_DEVICE, TMP_HOOKS_PATH",
+        Phase::CleanupD => "TARGET_ROOT (the image root), TMP_MOUNT_PATH, TMP_HOOKS_PATH",
     }
 }
 
@@ -345,25 +314,32 @@ pub fn files(spec: &Spec, templates: &BTreeMap<String, String>) -> Vec<File> {
             mode: 0o644,
         });
     }
-    let default_phases: Vec<Phase> = Phase::find("install.d").into_iter().collect();
+    let default_phases: Vec<Phase> = vec![Phase::InstallD];
     let phases = if spec.phases.is_empty() && !spec.minimal {
         &default_phases
     } else {
         &spec.phases
     };
     for phase in phases {
-        if spec.os && phase.dir == "root.d" {
+        if spec.os && *phase == Phase::RootD {
             continue; // The OS skeleton already has its root.d script.
         }
-        let (purpose, place, available) = phase_info(phase.dir);
+        let place = if phase.chroot() {
+            "inside the image chroot"
+        } else {
+            "outside the chroot, on the build host"
+        };
         let mut v = vars.clone();
-        v.insert("phase", phase.dir.to_owned());
-        v.insert("phase_purpose", purpose.to_owned());
+        v.insert("phase", phase.dir().to_owned());
+        v.insert("phase_purpose", phase.purpose().to_owned());
         v.insert("phase_where", place.to_owned());
-        v.insert("phase_vars", available.to_owned());
-        v.insert("phase_body", format!("echo \"{name}: {} done\"", phase.dir));
+        v.insert("phase_vars", phase_vars(*phase).to_owned());
+        v.insert(
+            "phase_body",
+            format!("echo \"{name}: {} done\"", phase.dir()),
+        );
         out.push(File {
-            path: format!("{}/{:02}-{name}", phase.dir, default_number(phase.dir)),
+            path: format!("{}/{:02}-{name}", phase.dir(), default_number(phase.dir())),
             content: render(&t("phase-script"), &v),
             mode: 0o755,
         });
@@ -418,7 +394,7 @@ pub fn templates(dir: Option<&Path>) -> Result<BTreeMap<String, String>, String>
 /// The phase names, for messages.
 #[must_use]
 pub fn phase_names() -> Vec<&'static str> {
-    PHASES.iter().map(|p| p.dir).collect()
+    Phase::ALL.iter().map(|p| p.dir()).collect()
 }
 
 #[cfg(test)]

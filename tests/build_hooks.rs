@@ -100,7 +100,7 @@ fn builtin_set_assembles_with_modes_and_runner() {
     dibkit::build::hooks::assemble(&lib, &plan, &hooks).unwrap();
     for phase in &plan.phases {
         for s in &phase.scripts {
-            let p = hooks.join(phase.phase).join(&s.name);
+            let p = hooks.join(phase.phase.dir()).join(&s.name);
             let mode = fs::metadata(&p)
                 .unwrap_or_else(|_| panic!("{} missing", p.display()))
                 .permissions()

@@ -6,6 +6,7 @@ mod build_hooks;
 mod common;
 mod debootstrap_element;
 mod deps;
+mod grammar;
 mod lint_cli;
 mod lint_rules;
 mod lint_upstream;

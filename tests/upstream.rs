@@ -337,3 +337,34 @@ fn phase_order_matches_dib_run_parts_over_fixtures() {
         compare_run_parts(&path, &request);
     }
 }
+
+/// `dibkit packages` over upstream's own elements: `manifests` (reached through `base`)
+/// reads `IMAGE_NAME` in environment.d under `set -u`, which dib exports before it sources
+/// environment.d; `packages` failed with `IMAGE_NAME: unbound variable`.
+/// See: issue 17, item 9.
+#[test]
+fn packages_over_upstream_debian_minimal_vm_simple_init() {
+    if !oracle_ready() {
+        return;
+    }
+    let elements = root().join("target/upstream/src/diskimage_builder/elements");
+    let out = dibkit()
+        .args(["packages", "--format", "json", "--builtins"])
+        .arg(&elements)
+        .args(["-a", "amd64", "debian-minimal", "vm", "simple-init"])
+        .env_remove("ELEMENTS_PATH")
+        .env_remove("IMAGE_NAME")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["distro"], "debian");
+    let install = v["phases"]["install.d"]["install"].as_array().unwrap();
+    for pkg in ["linux-image-amd64", "ifupdown", "openssh-client"] {
+        assert!(install.iter().any(|p| p == pkg), "{pkg} in {install:?}");
+    }
+}

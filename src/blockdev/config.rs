@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::lint::yaml::{self, Node as Y, Value};
+use crate::yaml::{self, Node as Y, Value};
 
 use super::size;
 

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::blockdev::config::{Config, Kind};
 use crate::element::discover::Library;
-use crate::element::model::{PHASES, Phase, Root};
+use crate::element::model::{Phase, Root};
 use crate::order::plan::{INSTALL_TYPE_ENV, Plan};
 use phase::{ScriptRecord, Where};
 use progress::Progress;
@@ -531,18 +531,18 @@ fn check(b: &Build) -> Result<(), Failure> {
 fn stages(b: &mut Build, lib: &Library) -> Result<Summary, Failure> {
     prepare(b, lib)?;
     check(b)?;
-    phase::run(b, PHASES[0], &Where::Host { target_root: true })?; // root.d
+    phase::run(b, Phase::RootD, &Where::Host { target_root: true })?; // root.d
     check_root(b)?;
     enter_chroot_setup(b)?;
-    phase::run(b, PHASES[1], &Where::Host { target_root: false })?; // extra-data.d
+    phase::run(b, Phase::ExtraDataD, &Where::Host { target_root: false })?; // extra-data.d
     check(b)?;
     bind_hooks(b)?;
-    phase::run(b, PHASES[2], &Where::Chroot)?; // pre-install.d
-    phase::run(b, PHASES[3], &Where::Chroot)?; // install.d
+    phase::run(b, Phase::PreInstallD, &Where::Chroot)?; // pre-install.d
+    phase::run(b, Phase::InstallD, &Where::Chroot)?; // install.d
     install_packages(b)?;
-    phase::run(b, PHASES[4], &Where::Chroot)?; // post-install.d
+    phase::run(b, Phase::PostInstallD, &Where::Chroot)?; // post-install.d
     unbind_hooks(b)?;
-    phase::run(b, PHASES[5], &Where::Host { target_root: false })?; // post-root.d
+    phase::run(b, Phase::PostRootD, &Where::Host { target_root: false })?; // post-root.d
     check(b)?;
     if b.opts.wants_disk() {
         make_disk(b)?;
@@ -550,11 +550,11 @@ fn stages(b: &mut Build, lib: &Library) -> Result<Summary, Failure> {
         b.progress
             .step("block-device.d: skipped (no disk image in a tar build)");
     }
-    phase::run(b, PHASES[7], &Where::Host { target_root: false })?; // pre-finalise.d
+    phase::run(b, Phase::PreFinaliseD, &Where::Host { target_root: false })?; // pre-finalise.d
     bind_hooks(b)?;
-    phase::run(b, PHASES[8], &Where::Chroot)?; // finalise.d
+    phase::run(b, Phase::FinaliseD, &Where::Chroot)?; // finalise.d
     unbind_hooks(b)?;
-    phase::run(b, PHASES[9], &Where::Host { target_root: true })?; // cleanup.d
+    phase::run(b, Phase::CleanupD, &Where::Host { target_root: true })?; // cleanup.d
     leave_chroot(b)?;
     scrub(b);
     check(b)?;
@@ -796,14 +796,14 @@ fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
 fn drift(b: &Build) -> Vec<String> {
     let mut out = Vec::new();
     for p in &b.plan.phases {
-        if p.phase == "block-device.d" {
+        if p.phase == Phase::BlockDeviceD {
             continue;
         }
         for s in &p.scripts {
             if !b
                 .records
                 .iter()
-                .any(|r| r.phase == p.phase && r.script == s.name)
+                .any(|r| r.phase == p.phase.dir() && r.script == s.name)
             {
                 out.push(format!("planned but not run: {}/{}", p.phase, s.name));
             }
@@ -814,7 +814,7 @@ fn drift(b: &Build) -> Vec<String> {
             .plan
             .phases
             .iter()
-            .any(|p| p.phase == r.phase && p.scripts.iter().any(|s| s.name == r.script));
+            .any(|p| p.phase.dir() == r.phase && p.scripts.iter().any(|s| s.name == r.script));
         if !planned {
             out.push(format!("ran but not planned: {}/{}", r.phase, r.script));
         }
@@ -850,7 +850,7 @@ fn make_disk(b: &mut Build) -> Result<(), Failure> {
     let built = b.paths.build.join("built");
     fs::rename(&b.paths.mnt, &built).context("moving the tree aside")?;
     fs::create_dir_all(&b.paths.mnt).context("creating the image mount point")?;
-    phase::run(b, PHASES[6], &Where::Host { target_root: false })?; // block-device.d
+    phase::run(b, Phase::BlockDeviceD, &Where::Host { target_root: false })?; // block-device.d
     let config = b
         .blockdev
         .clone()
@@ -1026,25 +1026,25 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
         "assemble the hooks tree; write built-in elements out for IMAGE_ELEMENT_YAML",
     );
     for p in &plan.phases {
-        let phase = Phase::find(p.phase).expect("plan phases are phases");
+        let phase = p.phase;
         match p.phase {
-            "extra-data.d" => step(
+            Phase::ExtraDataD => step(
                 &mut s,
                 "swap in the host's resolv.conf; mount proc, sys, dev, dev/pts; write environment.d/11-dib-install-type.bash",
             ),
-            "pre-install.d" | "finalise.d" => {
+            Phase::PreInstallD | Phase::FinaliseD => {
                 step(&mut s, "bind the hooks tree read-only at /tmp/in_target.d");
             }
-            "post-install.d" if !opts.packages.is_empty() => {}
+            Phase::PostInstallD if !opts.packages.is_empty() => {}
             _ => {}
         }
-        if p.phase == "post-install.d" && !opts.packages.is_empty() {
+        if p.phase == Phase::PostInstallD && !opts.packages.is_empty() {
             step(
                 &mut s,
                 &format!("install-packages {}", opts.packages.join(" ")),
             );
         }
-        let where_ = if phase.chroot {
+        let where_ = if phase.chroot() {
             "in chroot"
         } else {
             "on the host"
@@ -1054,7 +1054,7 @@ pub fn dry_run(plan: &Plan, opts: &Options) -> String {
             .iter()
             .map(|x| format!("{} ({})", x.name, x.element))
             .collect();
-        if p.phase == "block-device.d" {
+        if p.phase == Phase::BlockDeviceD {
             if opts.wants_disk() {
                 step(&mut s, "unmount proc/sys/dev; move the tree aside");
                 if p.exists {

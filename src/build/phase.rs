@@ -39,7 +39,7 @@ fn element_of(b: &Build, phase: &str, name: &str) -> String {
     b.plan
         .phases
         .iter()
-        .find(|p| p.phase == phase)
+        .find(|p| p.phase.dir() == phase)
         .and_then(|p| p.scripts.iter().find(|s| s.name == name))
         .map_or_else(
             || "(added during the build)".to_owned(),
@@ -49,7 +49,7 @@ fn element_of(b: &Build, phase: &str, name: &str) -> String {
 
 /// Runs `phase`. Returns what ran; a failing hook is a [`Failure::Hook`].
 pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecord>, Failure> {
-    let dir = b.paths.hooks.join(phase.dir);
+    let dir = b.paths.hooks.join(phase.dir());
     if !dir.is_dir() {
         return Ok(Vec::new()); // dib does nothing at all, not even environment.d.
     }
@@ -57,11 +57,11 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
         .plan
         .phases
         .iter()
-        .find(|p| p.phase == phase.dir)
+        .find(|p| p.phase == phase)
         .map_or(0, |p| p.scripts.len());
     let (mut cmd, status_file) = match place {
         Where::Host { target_root } => {
-            let status = b.paths.build.join(format!("status-{}", phase.dir));
+            let status = b.paths.build.join(format!("status-{}", phase.dir()));
             let mut cmd = Command::new("bash");
             cmd.arg(b.paths.hooks.join(super::hooks::RUN_PARTS_NAME))
                 .arg(&dir)
@@ -74,10 +74,10 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
             (cmd, status)
         }
         Where::Chroot => {
-            let inner = format!("/tmp/dibkit-status-{}", phase.dir);
+            let inner = format!("/tmp/dibkit-status-{}", phase.dir());
             let mut cmd = Command::new("/bin/bash");
             cmd.arg(format!("/tmp/in_target.d/{}", super::hooks::RUN_PARTS_NAME))
-                .arg(format!("/tmp/in_target.d/{}", phase.dir))
+                .arg(format!("/tmp/in_target.d/{}", phase.dir()))
                 .arg(&inner);
             cmd.env_clear()
                 .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
@@ -93,7 +93,7 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
     cmd.process_group(0);
     let mut child = cmd
         .spawn()
-        .map_err(|e| Failure::Other(anyhow::anyhow!("starting {} runner: {e}", phase.dir)))?;
+        .map_err(|e| Failure::Other(anyhow::anyhow!("starting {} runner: {e}", phase.dir())))?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
@@ -132,9 +132,9 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
                 if let Some(path) = line.strip_prefix("dib-run-parts Running ") {
                     let name = path.rsplit('/').next().unwrap_or(path);
                     index += 1;
-                    let element = element_of(b, phase.dir, name);
+                    let element = element_of(b, phase.dir(), name);
                     b.progress
-                        .script(phase.dir, index, total.max(index), name, &element);
+                        .script(phase.dir(), index, total.max(index), name, &element);
                     tail.clear();
                 } else {
                     b.progress.output(&line);
@@ -156,7 +156,7 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
         }
     };
     b.progress.finish();
-    let records = read_status(b, phase.dir, &status_file);
+    let records = read_status(b, phase.dir(), &status_file);
     let _ = fs::remove_file(&status_file);
     if interrupted {
         return Err(Failure::Interrupted);
@@ -176,12 +176,12 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
             .plan
             .phases
             .iter()
-            .find(|p| p.phase == phase.dir)
+            .find(|p| p.phase == phase)
             .and_then(|p| p.scripts.iter().find(|s| s.name == script))
             .map_or_else(|| dir.join(&script), |s| std::path::PathBuf::from(&s.path));
         return Err(Failure::Hook {
             path,
-            phase: phase.dir.to_owned(),
+            phase: phase.dir().to_owned(),
             script,
             element,
             status: code,

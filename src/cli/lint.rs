@@ -109,6 +109,7 @@ fn explain(name: &str) -> Result<u8, Failure> {
         Check::File(_) => "each file",
         Check::Element(_) => "each element",
         Check::Set(_) => "the resolved set (`--elements`)",
+        Check::FileAndSet(..) => "each file, and the resolved set (`--elements`)",
         Check::Engine => "the run itself",
     };
     let _ = writeln!(s, "Checks: {scope}\n");

@@ -120,7 +120,7 @@ fn spec(args: &Args) -> Result<Spec, Failure> {
                 Some("e.g. --env TOOLS_VERSION=1.2".to_owned()),
             ));
         };
-        if !crate::lint::shell::is_name(k) {
+        if !crate::shell::is_name(k) {
             return Err(Failure::usage(
                 format!("--env `{k}` is not a shell variable name"),
                 Some("use letters, digits and `_`, not starting with a digit".to_owned()),

@@ -13,7 +13,8 @@ use clap::ValueEnum;
 use super::Failure;
 use super::request::RequestArgs;
 use crate::element::discover::{self, Builtins, Library};
-use crate::packages::{self, Declarations, PHASES};
+use crate::element::model::Phase;
+use crate::packages::{self, Declarations};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -54,10 +55,27 @@ pub struct Args {
 fn sourced_env(
     lib: &Library,
     plan: &crate::order::plan::Plan,
-    arch: &str,
+    args: &Args,
+    entries: &[String],
 ) -> Result<BTreeMap<String, String>, Failure> {
     let dir = tempfile::tempdir()
         .map_err(|e| Failure::usage(format!("temporary directory: {e}"), None))?;
+    // dib exports its own variables before it first sources environment.d.
+    let caller: BTreeMap<String, String> = std::env::vars().collect();
+    let mut path = entries.to_vec();
+    if let Builtins::Dir(d) = args.request.builtins() {
+        path.push(d.display().to_string());
+    }
+    let elements_path = path.join(":");
+    let arch = args.request.arch();
+    let dib_vars = crate::order::dib_env::exported(&crate::order::dib_env::Inputs {
+        plan,
+        arch: &arch,
+        elements_path: &elements_path,
+        args: &args.elements,
+        scratch: dir.path(),
+        caller: &caller,
+    });
     let mut script = String::from("set -eu\nset -o pipefail\n");
     for (i, e) in plan.environment.iter().enumerate() {
         let text = if e.note.is_some() {
@@ -81,7 +99,7 @@ fn sourced_env(
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
-        .env("ARCH", arch)
+        .envs(&dib_vars)
         .output()
         .map_err(|e| Failure::usage(format!("running bash: {e}"), None))?;
     if !out.status.success() {
@@ -176,8 +194,8 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         names.sort();
         (lib, names, std::env::vars().collect::<BTreeMap<_, _>>())
     } else {
-        let (lib, _, plan) = args.request.plan(&args.elements)?;
-        let env = sourced_env(&lib, &plan, &args.request.arch())?;
+        let (lib, entries, plan) = args.request.plan(&args.elements)?;
+        let env = sourced_env(&lib, &plan, args, &entries)?;
         let names = plan.elements.iter().map(|e| e.name.clone()).collect();
         (lib, names, env)
     };
@@ -209,8 +227,9 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         })?;
         maps.insert(element.clone(), m);
     }
+    let phases = Phase::PACKAGE_INSTALLS.map(Phase::dir);
     let mut result: BTreeMap<&str, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for phase in PHASES {
+    for phase in phases {
         let lists = squashed.get(phase).cloned().unwrap_or_default();
         result.insert(
             phase,
@@ -247,7 +266,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     }
     let text = match args.format {
         Format::Json => {
-            let phases: serde_json::Map<String, serde_json::Value> = PHASES
+            let by_phase: serde_json::Map<String, serde_json::Value> = phases
                 .iter()
                 .map(|p| {
                     let raw = squashed.get(*p).cloned().unwrap_or_default();
@@ -262,11 +281,11 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 .collect();
             let ignored: Vec<&String> = squashed
                 .keys()
-                .filter(|k| !PHASES.contains(&k.as_str()))
+                .filter(|k| !phases.contains(&k.as_str()))
                 .collect();
             format!(
                 "{:#}\n",
-                serde_json::json!({"distro": distro, "release": release, "arch": env.get("ARCH"), "phases": phases, "never_installed_phases": ignored})
+                serde_json::json!({"distro": distro, "release": release, "arch": env.get("ARCH"), "phases": by_phase, "never_installed_phases": ignored})
             )
         }
         Format::Table => {
@@ -276,7 +295,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 release,
                 env.get("ARCH").map_or("?", String::as_str)
             );
-            for phase in PHASES {
+            for phase in phases {
                 let raw = squashed.get(phase).cloned().unwrap_or_default();
                 let (install, uninstall) = &result[phase];
                 let _ = writeln!(s, "{phase}");
@@ -302,7 +321,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                     let _ = writeln!(s, "    {pkg} ({element})");
                 }
             }
-            for phase in squashed.keys().filter(|k| !PHASES.contains(&k.as_str())) {
+            for phase in squashed.keys().filter(|k| !phases.contains(&k.as_str())) {
                 let _ = writeln!(
                     s,
                     "warning: packages declared for `{phase}` are never installed"

@@ -355,6 +355,7 @@ mod tests {
             .map(|(i, n)| NameLine {
                 name: n.to_owned(),
                 line: i + 1,
+                span: 0..n.len(),
             })
             .collect()
     }

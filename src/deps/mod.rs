@@ -1,3 +1,4 @@
 //! Dependency expansion over `element-deps` and `element-provides`.
 
 pub mod expand;
+pub mod explain;

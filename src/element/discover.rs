@@ -1,7 +1,7 @@
-//! Element discovery: reads element files, from disk or from the embedded library, for
-//! `order`, `deps`, `packages` and `build` (the linter has its own reader, `lint::walk`). It
-//! turns an `ELEMENTS_PATH` into a [`Library`], as dib's element-info does, and offers the file
-//! lookups the planner needs. It must not decide anything about ordering.
+//! Element discovery: the only code that reads element files, from disk or from the embedded
+//! library (lint's whole-tree read included, [`read_tree`]). It turns an `ELEMENTS_PATH` into a
+//! [`Library`], exactly as dib's element-info does, and offers the file lookups the planner
+//! needs. It must not decide anything about ordering.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -568,6 +568,142 @@ fn copy_disk(src: &Path, dest: &Path) -> io::Result<()> {
     } else {
         fs::copy(src, dest)?;
         fs::set_permissions(dest, meta.permissions())
+    }
+}
+
+/// One entry of an element directory read whole, for tools that look at every file (lint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: PathBuf,
+    /// Relative to the element directory, `/`-separated (`install.d/10-foo`).
+    pub rel: String,
+    pub kind: TreeKind,
+    /// Permission bits (of the target, for symlinks that resolve).
+    pub mode: u32,
+    pub content: Content,
+}
+
+/// What a [`TreeEntry`] is, without following a final symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeKind {
+    File,
+    Dir,
+    Symlink {
+        target: String,
+        dangling: bool,
+    },
+    /// Sockets, fifos, devices.
+    Other,
+}
+
+/// The bytes of a [`TreeEntry`], when it is (or links to) a regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Not a file: nothing to read.
+    None,
+    Bytes(Vec<u8>),
+    /// Known to exist but not read: too big or unreadable.
+    Unread(String),
+}
+
+/// Reads every file and directory under an element directory, depth first, each directory's
+/// entries sorted by name. `skip_top` names top-level entries to leave out; files larger than
+/// `max_size` are not read. Unreadable directories are left out; the walk keeps going.
+#[must_use]
+pub fn read_tree(dir: &Path, skip_top: &[&str], max_size: u64) -> Vec<TreeEntry> {
+    let mut out = Vec::new();
+    walk_tree(dir, "", skip_top, max_size, 0, &mut out);
+    out
+}
+
+fn walk_tree(
+    dir: &Path,
+    rel: &str,
+    skip_top: &[&str],
+    max_size: u64,
+    depth: usize,
+    out: &mut Vec<TreeEntry>,
+) {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = listing.filter_map(Result::ok).collect();
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if depth == 0 && skip_top.contains(&name.as_str()) {
+            continue;
+        }
+        let path = entry.path();
+        let child_rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let Ok(lmeta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if lmeta.file_type().is_symlink() {
+            let target = fs::read_link(&path)
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let resolved = fs::metadata(&path);
+            let dangling = resolved.is_err();
+            let (mode, content) = match resolved {
+                Ok(m) if m.is_file() => (
+                    m.permissions().mode(),
+                    read_capped(&path, m.len(), max_size),
+                ),
+                Ok(m) => (m.permissions().mode(), Content::None),
+                Err(_) => (0, Content::None),
+            };
+            out.push(TreeEntry {
+                path,
+                rel: child_rel,
+                kind: TreeKind::Symlink { target, dangling },
+                mode,
+                content,
+            });
+        } else if lmeta.is_dir() {
+            out.push(TreeEntry {
+                path: path.clone(),
+                rel: child_rel.clone(),
+                kind: TreeKind::Dir,
+                mode: lmeta.permissions().mode(),
+                content: Content::None,
+            });
+            if depth < 16 {
+                walk_tree(&path, &child_rel, skip_top, max_size, depth + 1, out);
+            }
+        } else if lmeta.is_file() {
+            let content = read_capped(&path, lmeta.len(), max_size);
+            out.push(TreeEntry {
+                path,
+                rel: child_rel,
+                kind: TreeKind::File,
+                mode: lmeta.permissions().mode(),
+                content,
+            });
+        } else {
+            out.push(TreeEntry {
+                path,
+                rel: child_rel,
+                kind: TreeKind::Other,
+                mode: lmeta.permissions().mode(),
+                content: Content::Unread("not a regular file".to_owned()),
+            });
+        }
+    }
+}
+
+fn read_capped(path: &Path, len: u64, max_size: u64) -> Content {
+    if len > max_size {
+        return Content::Unread(format!("larger than {} MiB", max_size / 1024 / 1024));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    match fs::File::open(path).and_then(|mut h| io::Read::read_to_end(&mut h, &mut bytes)) {
+        Ok(_) => Content::Bytes(bytes),
+        Err(e) => Content::Unread(e.to_string()),
     }
 }
 

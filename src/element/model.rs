@@ -6,41 +6,117 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// The phases dib runs, in run order, with where each runs.
-pub const PHASES: [Phase; 10] = [
-    Phase::new("root.d", false),
-    Phase::new("extra-data.d", false),
-    Phase::new("pre-install.d", true),
-    Phase::new("install.d", true),
-    Phase::new("post-install.d", true),
-    Phase::new("post-root.d", false),
-    Phase::new("block-device.d", false),
-    Phase::new("pre-finalise.d", false),
-    Phase::new("finalise.d", true),
-    Phase::new("cleanup.d", false),
-];
-
-/// One of dib's phase directories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Phase {
-    /// Directory name, e.g. `install.d`.
-    pub dir: &'static str,
-    /// Whether dib runs it inside the image chroot.
-    pub chroot: bool,
+/// One of dib's ten phase directories. Every fact about a phase lives here, once: its
+/// directory name, where it runs, what it is for and (through [`Phase::ALL`]) its run order.
+/// Serialised as the directory name (`install.d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    RootD,
+    ExtraDataD,
+    PreInstallD,
+    InstallD,
+    PostInstallD,
+    PostRootD,
+    BlockDeviceD,
+    PreFinaliseD,
+    FinaliseD,
+    CleanupD,
 }
 
+/// The phases in run order (an alias of [`Phase::ALL`], kept for code written against the
+/// old table).
+pub const PHASES: [Phase; 10] = Phase::ALL;
+
 impl Phase {
-    const fn new(dir: &'static str, chroot: bool) -> Self {
-        Self { dir, chroot }
+    /// Every phase, in the order dib runs them.
+    pub const ALL: [Phase; 10] = [
+        Phase::RootD,
+        Phase::ExtraDataD,
+        Phase::PreInstallD,
+        Phase::InstallD,
+        Phase::PostInstallD,
+        Phase::PostRootD,
+        Phase::BlockDeviceD,
+        Phase::PreFinaliseD,
+        Phase::FinaliseD,
+        Phase::CleanupD,
+    ];
+
+    /// The phases package-installs acts in (its `phase:` key names one of these).
+    pub const PACKAGE_INSTALLS: [Phase; 3] =
+        [Phase::PreInstallD, Phase::InstallD, Phase::PostInstallD];
+
+    /// The directory name, e.g. `install.d`.
+    #[must_use]
+    pub const fn dir(self) -> &'static str {
+        match self {
+            Phase::RootD => "root.d",
+            Phase::ExtraDataD => "extra-data.d",
+            Phase::PreInstallD => "pre-install.d",
+            Phase::InstallD => "install.d",
+            Phase::PostInstallD => "post-install.d",
+            Phase::PostRootD => "post-root.d",
+            Phase::BlockDeviceD => "block-device.d",
+            Phase::PreFinaliseD => "pre-finalise.d",
+            Phase::FinaliseD => "finalise.d",
+            Phase::CleanupD => "cleanup.d",
+        }
+    }
+
+    /// Whether dib runs it inside the image chroot (otherwise on the build host).
+    #[must_use]
+    pub const fn chroot(self) -> bool {
+        matches!(
+            self,
+            Phase::PreInstallD | Phase::InstallD | Phase::PostInstallD | Phase::FinaliseD
+        )
+    }
+
+    /// What the phase is for, in a few words.
+    #[must_use]
+    pub const fn purpose(self) -> &'static str {
+        match self {
+            Phase::RootD => "create or adjust the image's root filesystem before anything else",
+            Phase::ExtraDataD => {
+                "copy data from the build host into the hooks tree for later phases"
+            }
+            Phase::PreInstallD => {
+                "prepare package installation (repositories, keys, configuration)"
+            }
+            Phase::InstallD => "install and configure software",
+            Phase::PostInstallD => "enable services and adjust what install.d put in place",
+            Phase::PostRootD => "inspect or adjust the finished root tree from the host",
+            Phase::BlockDeviceD => "customise the block device (legacy; prefer block-device YAML)",
+            Phase::PreFinaliseD => "work on the image's block device before finalise.d",
+            Phase::FinaliseD => "final configuration on the mounted image filesystem",
+            Phase::CleanupD => "clean up the image root after everything else",
+        }
     }
 
     /// The phase with directory name `name` (`install.d`; `install` is accepted too).
     #[must_use]
     pub fn find(name: &str) -> Option<Self> {
-        PHASES
-            .iter()
-            .copied()
-            .find(|p| p.dir == name || p.dir.strip_suffix(".d") == Some(name))
+        Self::ALL
+            .into_iter()
+            .find(|p| p.dir() == name || p.dir().strip_suffix(".d") == Some(name))
+    }
+
+    /// The phase whose directory is exactly `dir` (`install.d`, not `install`).
+    #[must_use]
+    pub fn from_dir(dir: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.dir() == dir)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.dir())
+    }
+}
+
+impl Serialize for Phase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.dir())
     }
 }
 
@@ -91,11 +167,15 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A name read from `element-deps` or `element-provides`, with the line it came from.
+/// A name read from `element-deps` or `element-provides`, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameLine {
     pub name: String,
+    /// 1-based, counting `\r\n`, `\r` and `\n` as line ends (as dib does).
     pub line: usize,
+    /// The name's byte range in the file.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
 }
 
 /// An element as discovered: identity, origin and its dependency metadata.
@@ -155,4 +235,51 @@ pub enum NodeKind {
 pub struct Node {
     pub name: String,
     pub kind: NodeKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_run_in_dib_order_and_round_trip() {
+        let dirs: Vec<&str> = Phase::ALL.iter().map(|p| p.dir()).collect();
+        assert_eq!(
+            dirs,
+            [
+                "root.d",
+                "extra-data.d",
+                "pre-install.d",
+                "install.d",
+                "post-install.d",
+                "post-root.d",
+                "block-device.d",
+                "pre-finalise.d",
+                "finalise.d",
+                "cleanup.d"
+            ]
+        );
+        for p in Phase::ALL {
+            assert_eq!(Phase::find(p.dir()), Some(p));
+            assert_eq!(Phase::from_dir(p.dir()), Some(p));
+            assert_eq!(Phase::find(p.dir().strip_suffix(".d").unwrap()), Some(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.dir())
+            );
+            assert!(!p.purpose().is_empty());
+        }
+        assert_eq!(Phase::from_dir("install"), None);
+        assert_eq!(Phase::find("environment.d"), None);
+        let chroot: Vec<Phase> = Phase::ALL.into_iter().filter(|p| p.chroot()).collect();
+        assert_eq!(
+            chroot,
+            [
+                Phase::PreInstallD,
+                Phase::InstallD,
+                Phase::PostInstallD,
+                Phase::FinaliseD
+            ]
+        );
+    }
 }

@@ -3,27 +3,9 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
-
 use super::registry::Rule;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-impl Severity {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
+pub use crate::severity::Severity;
 
 /// Index of a file in [`super::model::Files`].
 pub type FileId = usize;

@@ -13,7 +13,9 @@ pub mod shell;
 pub mod shellcheck;
 pub mod suppress;
 pub mod walk;
-pub mod yaml;
+
+/// The YAML reader moved to [`crate::yaml`]; this path is kept for existing callers.
+pub use crate::yaml;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,7 +125,7 @@ pub fn check(ws: &Workspace, config: &Config) -> Vec<Diagnostic> {
     let mut sink = Sink::default();
     for rule in RULES.iter().filter(|r| config.enabled(r)) {
         match rule.check {
-            Check::File(f) => {
+            Check::File(f) | Check::FileAndSet(f, _) => {
                 for e in &ws.elements {
                     for &id in &e.files {
                         f(ws, id, &mut sink);
@@ -191,15 +193,9 @@ fn check_set(
     if let Err(e @ (expand::ResolveError::Missing { .. } | expand::ResolveError::MissingOs)) =
         &outcome.result
     {
-        let failure = crate::cli::order::resolve_failure(e, lib);
-        let mut text = failure.message;
-        for n in failure.notes {
-            text.push_str(&format!("; {n}"));
-        }
-        if let Some(h) = failure.hint {
-            text.push_str(&format!(" (help: {h})"));
-        }
-        return Err(Error::Resolve(text));
+        return Err(Error::Resolve(
+            crate::deps::explain::explain(e, lib).one_line(),
+        ));
     }
     let plan = match &outcome.result {
         Ok(_) => Some(simulate::plan(lib, &outcome)?),
@@ -208,7 +204,15 @@ fn check_set(
     // File ids for every path the plan names, keyed by the plan's own spelling.
     let mut ids: HashMap<String, FileId> = HashMap::new();
     for (id, f) in ws.files.iter().enumerate() {
-        if let Ok(real) = std::fs::canonicalize(&f.path) {
+        // The plan names a symlinked hook by its own path, not its target's: resolve the
+        // directory only.
+        let real = match (f.path.parent(), f.path.file_name()) {
+            (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                std::fs::canonicalize(dir).map(|d| d.join(name))
+            }
+            _ => std::fs::canonicalize(&f.path),
+        };
+        if let Ok(real) = real {
             ids.insert(real.display().to_string(), id);
         }
     }
@@ -260,7 +264,7 @@ fn check_set(
     };
     let mut sink = Sink::default();
     for rule in RULES.iter().filter(|r| config.enabled(r)) {
-        if let Check::Set(f) = rule.check {
+        if let Check::Set(f) | Check::FileAndSet(_, f) = rule.check {
             f(&cx, &mut sink);
         }
     }

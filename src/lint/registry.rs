@@ -9,7 +9,7 @@ use super::model::{LintElement, Workspace};
 use super::rules;
 use crate::deps::expand::Outcome;
 use crate::element::discover::Library;
-use crate::order::plan::{Plan, Problem};
+use crate::order::plan::{Plan, Problem, ProblemKind};
 
 /// What a rule looks at.
 #[derive(Clone, Copy)]
@@ -20,6 +20,12 @@ pub enum Check {
     Element(fn(&Workspace, &LintElement, &mut Sink)),
     /// The resolved element set (`--elements`).
     Set(fn(&SetContext<'_>, &mut Sink)),
+    /// Each file of each element, and with `--elements` the set, for what the plan finds in
+    /// files outside the lint targets (the file check has seen the targets).
+    FileAndSet(
+        fn(&Workspace, FileId, &mut Sink),
+        fn(&SetContext<'_>, &mut Sink),
+    ),
     /// Reported by the engine itself (suppressions, unreadable files, shellcheck).
     Engine,
 }
@@ -30,6 +36,7 @@ impl std::fmt::Debug for Check {
             Check::File(_) => "file",
             Check::Element(_) => "element",
             Check::Set(_) => "set",
+            Check::FileAndSet(..) => "file and set",
             Check::Engine => "engine",
         })
     }
@@ -55,11 +62,19 @@ impl SetContext<'_> {
     }
 
     /// The problems of one kind in the plan.
-    pub fn problems(&self, kind: &str) -> impl Iterator<Item = &Problem> {
+    pub fn problems(&self, kind: ProblemKind) -> impl Iterator<Item = &Problem> {
         self.plan
             .into_iter()
             .flat_map(|p| p.problems.iter())
             .filter(move |p| p.kind == kind)
+    }
+
+    /// Whether a plan path is a file of the lint targets, which the file checks have seen.
+    #[must_use]
+    pub fn is_target(&self, path: &str) -> bool {
+        self.ids
+            .get(path)
+            .is_some_and(|id| self.ws.file(*id).element.is_some())
     }
 }
 
@@ -119,6 +134,8 @@ pub static RULES: &[&Rule] = &[
     &rules::duplicate_hook::RULE,
     &rules::order_tie::RULE,
     &rules::whitespace_in_name::RULE,
+    &rules::hook_symlink_into_image::RULE,
+    &rules::environment_replaced_by_dib::RULE,
     &rules::non_executable_misnamed_hook::RULE,
     &rules::package_installs_unknown_key::RULE,
     &rules::package_installs_bad_phase::RULE,
@@ -137,6 +154,22 @@ pub static RULES: &[&Rule] = &[
     &rules::unknown_rule_in_config::RULE,
     &rules::shellcheck::RULE,
 ];
+
+/// The one rule that reports each kind of plan problem. The match is exhaustive, so a new
+/// kind cannot be added without a rule; `problem_kinds_have_exactly_one_rule` checks that no
+/// other rule reports it too.
+#[must_use]
+pub fn problem_rule(kind: ProblemKind) -> &'static Rule {
+    match kind {
+        ProblemKind::SetOrder => &rules::unstable_expansion::RULE,
+        ProblemKind::DuplicateHook => &rules::duplicate_hook::RULE,
+        ProblemKind::UnsafeName => &rules::whitespace_in_name::RULE,
+        ProblemKind::EnvironmentEmpty => &rules::environment_file_not_sourced::RULE,
+        ProblemKind::EnvironmentOverwritten => &rules::environment_replaced_by_dib::RULE,
+        ProblemKind::AbsoluteSymlink => &rules::hook_symlink_into_image::RULE,
+        ProblemKind::OrderTie => &rules::order_tie::RULE,
+    }
+}
 
 /// Finds a rule by code (`DIB104`), slug (`missing-pipefail`) or dib-lint name (`setpipefail`).
 #[must_use]
@@ -274,6 +307,71 @@ mod tests {
                 "{}: summary",
                 r.code
             );
+        }
+    }
+
+    /// Each kind of plan problem is reported by exactly one rule: the one `problem_rule`
+    /// names, with the kind's severity. A plan holding one problem of a kind goes through
+    /// every set rule; exactly one diagnostic may come out.
+    #[test]
+    fn problem_kinds_have_exactly_one_rule() {
+        use crate::deps::expand::{Expansion, Outcome};
+        use crate::lint::model::{FileKind, SourceFile};
+        use crate::order::plan::Problem;
+
+        for kind in ProblemKind::ALL {
+            let rule = problem_rule(kind);
+            assert!(
+                RULES.iter().any(|r| std::ptr::eq(*r, rule)),
+                "{kind}: {} is not in RULES",
+                rule.code
+            );
+            assert_eq!(rule.severity, kind.severity(), "{kind}: {}", rule.code);
+            let mut ws = Workspace::default();
+            let request_file = ws.add(SourceFile::new(
+                "(request)".into(),
+                None,
+                String::new(),
+                FileKind::Unread {
+                    reason: "the request".to_owned(),
+                },
+            ));
+            let plan = Plan {
+                request: vec!["a".to_owned()],
+                problems: vec![Problem::new(
+                    kind,
+                    format!("a {kind} problem"),
+                    vec!["a".to_owned()],
+                    vec!["/nowhere/a/install.d/50 x".to_owned()],
+                )],
+                ..Plan::default()
+            };
+            let outcome = Outcome {
+                result: Ok(Expansion {
+                    request: vec!["a".to_owned()],
+                    members: Vec::new(),
+                    provided: std::collections::BTreeMap::new(),
+                }),
+                unstable: None,
+            };
+            let lib = Library::default();
+            let ids = HashMap::new();
+            let cx = SetContext {
+                ws: &ws,
+                outcome: &outcome,
+                plan: Some(&plan),
+                lib: &lib,
+                ids: &ids,
+                request_file,
+            };
+            let mut sink = Sink::default();
+            for r in RULES {
+                if let Check::Set(f) | Check::FileAndSet(_, f) = r.check {
+                    f(&cx, &mut sink);
+                }
+            }
+            let codes: Vec<&str> = sink.diagnostics.iter().map(|d| d.rule.code).collect();
+            assert_eq!(codes, [rule.code], "{kind}");
         }
     }
 

@@ -2,11 +2,14 @@
 //! serialisable data; `simulate.rs` computes it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
+use crate::element::model::Phase;
+
 /// Everything dib would do with a request, before any build.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     /// The request as disk-image-create forms it (`base` first, the `vm` rule applied).
     pub request: Vec<String>,
@@ -54,7 +57,7 @@ pub struct PlanElement {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanPhase {
-    pub phase: &'static str,
+    pub phase: Phase,
     /// Runs inside the image chroot.
     pub chroot: bool,
     /// Whether any element has this directory; without it dib skips the phase entirely,
@@ -82,30 +85,170 @@ pub struct Skipped {
     pub phase: String,
     pub name: String,
     pub element: String,
-    /// A stable reason code: `not-executable`, `bad-name`, `dangling-symlink`,
-    /// `directory`, `hidden`, `not-a-file`.
-    pub reason: &'static str,
+    pub reason: SkipReason,
     pub path: String,
     /// The reason in words.
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// dib fails on this.
-    Error,
-    /// dib runs, but not as the author probably expects, or not reproducibly.
-    Warning,
+/// Why dib never runs (or sources) a file of a phase or environment.d directory. Serialised
+/// as a stable kebab-case code (`not-executable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// A regular file without an exec bit (hooks only).
+    NotExecutable,
+    /// The name fails dib-run-parts' or environment.d's name filter.
+    BadName,
+    /// A symlink whose target is missing once copied into the hooks tree.
+    DanglingSymlink,
+    /// A directory: dib-run-parts never descends.
+    Directory,
+    /// A dotfile: dib copies with `ls`, which never lists it.
+    Hidden,
+    /// A socket, fifo or device.
+    NotAFile,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 6] = [
+        SkipReason::NotExecutable,
+        SkipReason::BadName,
+        SkipReason::DanglingSymlink,
+        SkipReason::Directory,
+        SkipReason::Hidden,
+        SkipReason::NotAFile,
+    ];
+
+    /// The stable code, as serialised.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NotExecutable => "not-executable",
+            SkipReason::BadName => "bad-name",
+            SkipReason::DanglingSymlink => "dangling-symlink",
+            SkipReason::Directory => "directory",
+            SkipReason::Hidden => "hidden",
+            SkipReason::NotAFile => "not-a-file",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub use crate::severity::Severity;
+
+/// What is wrong with a plan. Serialised as a stable kebab-case code (`duplicate-hook`).
+/// Each kind has one severity, and lint reports each kind through exactly one rule
+/// (`lint::registry::problem_rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// dib's expansion of the request depends on Python set order.
+    SetOrder,
+    /// Two elements ship the same file name in the same hooks-tree directory.
+    DuplicateHook,
+    /// A hooks-tree entry has whitespace in its name, which dib's copy splits.
+    UnsafeName,
+    /// environment.d exists but dib sources none of its files.
+    EnvironmentEmpty,
+    /// An element's environment.d file is replaced by dib's own file of that name.
+    EnvironmentOverwritten,
+    /// A hook in a chroot phase is an absolute symlink, resolved inside the image.
+    AbsoluteSymlink,
+    /// Scripts of different elements share a numeric prefix in one phase.
+    OrderTie,
+}
+
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 7] = [
+        ProblemKind::SetOrder,
+        ProblemKind::DuplicateHook,
+        ProblemKind::UnsafeName,
+        ProblemKind::EnvironmentEmpty,
+        ProblemKind::EnvironmentOverwritten,
+        ProblemKind::AbsoluteSymlink,
+        ProblemKind::OrderTie,
+    ];
+
+    /// The stable code, as serialised.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::SetOrder => "set-order",
+            ProblemKind::DuplicateHook => "duplicate-hook",
+            ProblemKind::UnsafeName => "unsafe-name",
+            ProblemKind::EnvironmentEmpty => "environment-empty",
+            ProblemKind::EnvironmentOverwritten => "environment-overwritten",
+            ProblemKind::AbsoluteSymlink => "absolute-symlink",
+            ProblemKind::OrderTie => "order-tie",
+        }
+    }
+
+    /// Whether dib fails on it ([`Severity::Error`]) or runs anyway.
+    #[must_use]
+    pub fn severity(self) -> Severity {
+        match self {
+            ProblemKind::DuplicateHook
+            | ProblemKind::UnsafeName
+            | ProblemKind::EnvironmentEmpty => Severity::Error,
+            ProblemKind::SetOrder
+            | ProblemKind::EnvironmentOverwritten
+            | ProblemKind::AbsoluteSymlink
+            | ProblemKind::OrderTie => Severity::Warning,
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// A stable code: `duplicate-hook`, `unsafe-name`, `environment-empty`,
-    /// `environment-overwritten`, `absolute-symlink`, `order-tie`, `set-order`.
-    pub kind: &'static str,
+    pub kind: ProblemKind,
     pub severity: Severity,
     pub message: String,
     pub elements: Vec<String>,
     pub paths: Vec<String>,
+}
+
+impl Problem {
+    /// A problem of `kind`, with the kind's severity.
+    #[must_use]
+    pub fn new(
+        kind: ProblemKind,
+        message: String,
+        elements: Vec<String>,
+        paths: Vec<String>,
+    ) -> Self {
+        Self {
+            kind,
+            severity: kind.severity(),
+            message,
+            elements,
+            paths,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialise_as_they_display() {
+        for k in ProblemKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for r in SkipReason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
 }

@@ -80,7 +80,7 @@ pub fn table(plan: &Plan, only: Option<Phase>) -> String {
     let skipped: Vec<_> = plan
         .skipped
         .iter()
-        .filter(|k| only.is_none_or(|p| p.dir == k.phase))
+        .filter(|k| only.is_none_or(|p| p.dir() == k.phase))
         .collect();
     if !skipped.is_empty() {
         let _ = writeln!(
@@ -181,7 +181,7 @@ fn elements_table(s: &mut String, plan: &Plan) {
 fn phases_table(s: &mut String, plan: &Plan, only: Option<Phase>) {
     let _ = writeln!(s, "{HEAD}phases{HEAD:#}");
     for (i, phase) in plan.phases.iter().enumerate() {
-        if only.is_some_and(|p| p.dir != phase.phase) {
+        if only.is_some_and(|p| p != phase.phase) {
             continue;
         }
         let _ = writeln!(
@@ -221,8 +221,8 @@ fn phases_table(s: &mut String, plan: &Plan, only: Option<Phase>) {
 pub fn json(plan: &Plan, only: Option<Phase>) -> String {
     let mut plan = plan.clone();
     if let Some(p) = only {
-        plan.phases.retain(|x| x.phase == p.dir);
-        plan.skipped.retain(|x| x.phase == p.dir);
+        plan.phases.retain(|x| x.phase == p);
+        plan.skipped.retain(|x| x.phase == p.dir());
     }
     let mut s = serde_json::to_string_pretty(&plan).expect("plan serialises");
     s.push('\n');
@@ -316,7 +316,7 @@ pub fn explain(plan: &Plan, lib: &Library, name: &str) -> String {
             let _ = writeln!(
                 s,
                 "    {} {}  {DIM}{} of {total}, {}{DIM:#}",
-                pad(phase.phase, 15),
+                pad(phase.phase.dir(), 15),
                 script.name,
                 i + 1,
                 where_runs(phase.chroot)

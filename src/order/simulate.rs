@@ -11,10 +11,11 @@ use std::path::Path;
 
 use crate::deps::expand::{Expansion, Outcome};
 use crate::element::discover::{self, Library, Resolved};
-use crate::element::model::{Element, Node, NodeKind, PHASES};
+use crate::element::model::{Element, Node, NodeKind, Phase};
 
 use super::plan::{
-    INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, Severity, Skipped,
+    INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, ProblemKind, SkipReason,
+    Skipped,
 };
 use super::sort;
 
@@ -28,24 +29,7 @@ struct Contribution<'a> {
 /// The merged hooks tree: top-level directory → entry name → contributions.
 type Merged<'a> = BTreeMap<String, BTreeMap<String, Vec<Contribution<'a>>>>;
 
-/// dib-run-parts' default `RUN_PARTS_REGEX`, `^[0-9A-Za-z_-]+$`.
-#[must_use]
-pub fn run_parts_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// The environment.d name filter, `/[0-9A-Za-z_\.-]+$` on the full path (a backslash is in
-/// the bracket too, as POSIX brackets take it literally).
-#[must_use]
-pub fn environment_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'\\'))
-}
+pub use crate::element::parse::{environment_name_ok, run_parts_name_ok};
 
 /// Builds the plan for an expansion.
 ///
@@ -63,13 +47,12 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
         .collect();
     let mut problems = Vec::new();
     if let Some(text) = &outcome.unstable {
-        problems.push(Problem {
-            kind: "set-order",
-            severity: Severity::Warning,
-            message: text.clone(),
-            elements: expansion.request.clone(),
-            paths: Vec::new(),
-        });
+        problems.push(Problem::new(
+            ProblemKind::SetOrder,
+            text.clone(),
+            expansion.request.clone(),
+            Vec::new(),
+        ));
     }
 
     let merged = merge(&members)?;
@@ -77,32 +60,32 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
 
     let mut skipped = Vec::new();
     let mut phases = Vec::new();
-    for phase in PHASES {
-        let entries = merged.get(phase.dir);
+    for phase in Phase::ALL {
+        let entries = merged.get(phase.dir());
         let mut scripts = Vec::new();
         for (name, contributions) in entries.into_iter().flatten() {
             let c = &contributions[0];
             let path = c
                 .element
                 .root
-                .display_path(&format!("{}/{name}", phase.dir));
+                .display_path(&format!("{}/{name}", phase.dir()));
             if let NodeKind::Symlink { target } = &c.node.kind {
-                if phase.chroot && target.starts_with('/') {
-                    problems.push(Problem {
-                        kind: "absolute-symlink",
-                        severity: Severity::Warning,
-                        message: format!(
+                if phase.chroot() && target.starts_with('/') {
+                    problems.push(Problem::new(
+                        ProblemKind::AbsoluteSymlink,
+                        format!(
                             "{}/{name} of '{}' is a symlink to '{target}', which dib resolves \
                              inside the image: it runs only if the image has that file, and \
                              is skipped without a word otherwise",
-                            phase.dir, c.element.name
+                            phase.dir(),
+                            c.element.name
                         ),
-                        elements: vec![c.element.name.clone()],
-                        paths: vec![path.clone()],
-                    });
+                        vec![c.element.name.clone()],
+                        vec![path.clone()],
+                    ));
                 }
             }
-            match classify_hook(&merged, phase.dir, phase.chroot, c) {
+            match classify_hook(&merged, phase.dir(), phase.chroot(), c) {
                 Ok(()) => scripts.push(PlanScript {
                     name: name.clone(),
                     element: c.element.name.clone(),
@@ -110,7 +93,7 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                     note: None,
                 }),
                 Err((reason, message)) => skipped.push(Skipped {
-                    phase: phase.dir.to_owned(),
+                    phase: phase.dir().to_owned(),
                     name: name.clone(),
                     element: c.element.name.clone(),
                     reason,
@@ -120,10 +103,10 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
             }
         }
         scripts.sort_by(|a, b| sort::compare(&a.name, &b.name));
-        tie_problems(phase.dir, &scripts, &mut problems);
+        tie_problems(phase.dir(), &scripts, &mut problems);
         phases.push(PlanPhase {
-            phase: phase.dir,
-            chroot: phase.chroot,
+            phase,
+            chroot: phase.chroot(),
             exists: entries.is_some(),
             scripts,
         });
@@ -180,7 +163,7 @@ fn environment_problems(merged: &Merged<'_>, env: &[PlanScript], problems: &mut 
     let Some(entries) = merged.get("environment.d") else {
         return;
     };
-    if env.is_empty() && merged.contains_key("root.d") {
+    if env.is_empty() && merged.contains_key(Phase::RootD.dir()) {
         let elements: Vec<String> = entries
             .values()
             .flatten()
@@ -189,27 +172,32 @@ fn environment_problems(merged: &Merged<'_>, env: &[PlanScript], problems: &mut 
         let mut elements = elements;
         elements.sort();
         elements.dedup();
-        problems.push(Problem {
-            kind: "environment-empty",
-            severity: Severity::Error,
-            message: "environment.d exists but holds no file dib sources (dotfiles are not                       copied; names must match [0-9A-Za-z_.-]+): dib-run-parts' grep finds                       nothing and root.d fails silently before any script runs"
+        problems.push(Problem::new(
+            ProblemKind::EnvironmentEmpty,
+            "environment.d exists but holds no file dib sources (dotfiles are not \
+             copied; names must match [0-9A-Za-z_.-]+): dib-run-parts' grep finds \
+             nothing and root.d fails silently before any script runs"
                 .to_owned(),
             elements,
-            paths: Vec::new(),
-        });
+            Vec::new(),
+        ));
     }
     if let Some(cs) = entries.get(INSTALL_TYPE_ENV) {
         let c = &cs[0];
-        problems.push(Problem {
-            kind: "environment-overwritten",
-            severity: Severity::Warning,
-            message: format!(
-                "environment.d/{INSTALL_TYPE_ENV} of '{}' is replaced by dib's own file of that                  name after root.d",
+        problems.push(Problem::new(
+            ProblemKind::EnvironmentOverwritten,
+            format!(
+                "environment.d/{INSTALL_TYPE_ENV} of '{}' is replaced by dib's own file of that \
+                 name after root.d",
                 c.element.name
             ),
-            elements: vec![c.element.name.clone()],
-            paths: vec![c.element.root.display_path(&format!("environment.d/{INSTALL_TYPE_ENV}"))],
-        });
+            vec![c.element.name.clone()],
+            vec![
+                c.element
+                    .root
+                    .display_path(&format!("environment.d/{INSTALL_TYPE_ENV}")),
+            ],
+        ));
     }
 }
 
@@ -274,17 +262,16 @@ fn duplicate_problems(merged: &Merged<'_>, problems: &mut Vec<Problem>) {
             }
             if name.chars().any(char::is_whitespace) {
                 let c = &contributions[0];
-                problems.push(Problem {
-                    kind: "unsafe-name",
-                    severity: Severity::Error,
-                    message: format!(
+                problems.push(Problem::new(
+                    ProblemKind::UnsafeName,
+                    format!(
                         "'{dir}/{name}' in element '{}' has whitespace in its name: dib's copy \
                          splits it into words and the build fails",
                         c.element.name
                     ),
-                    elements: vec![c.element.name.clone()],
-                    paths: vec![c.element.root.display_path(&format!("{dir}/{name}"))],
-                });
+                    vec![c.element.name.clone()],
+                    vec![c.element.root.display_path(&format!("{dir}/{name}"))],
+                ));
             }
             if contributions.len() < 2 {
                 continue;
@@ -300,10 +287,9 @@ fn duplicate_problems(merged: &Merged<'_>, problems: &mut Vec<Problem>) {
                 .iter()
                 .map(|c| c.element.root.display_path(&format!("{dir}/{name}")))
                 .collect();
-            problems.push(Problem {
-                kind: "duplicate-hook",
-                severity: Severity::Error,
-                message: format!(
+            problems.push(Problem::new(
+                ProblemKind::DuplicateHook,
+                format!(
                     "'{dir}/{name}' is shipped by {}: dib stops with \"There is a duplicated \
                      hook in your elements\"",
                     elements
@@ -314,7 +300,7 @@ fn duplicate_problems(merged: &Merged<'_>, problems: &mut Vec<Problem>) {
                 ),
                 elements,
                 paths,
-            });
+            ));
         }
     }
 }
@@ -340,10 +326,9 @@ fn tie_problems(phase: &str, scripts: &[PlanScript], problems: &mut Vec<Problem>
                 .iter()
                 .map(|s| format!("{} ({})", s.name, s.element))
                 .collect();
-            problems.push(Problem {
-                kind: "order-tie",
-                severity: Severity::Warning,
-                message: format!(
+            problems.push(Problem::new(
+                ProblemKind::OrderTie,
+                format!(
                     "{phase}: scripts of {} elements share the numeric prefix {}; only their \
                      names' bytes order them: {}",
                     elements.len(),
@@ -351,14 +336,14 @@ fn tie_problems(phase: &str, scripts: &[PlanScript], problems: &mut Vec<Problem>
                     order.join(", ")
                 ),
                 elements,
-                paths: group.iter().map(|s| s.path.clone()).collect(),
-            });
+                group.iter().map(|s| s.path.clone()).collect(),
+            ));
         }
         i = j;
     }
 }
 
-type Verdict = Result<(), (&'static str, String)>;
+type Verdict = Result<(), (SkipReason, String)>;
 
 /// What a hooks-tree entry resolves to, following symlinks as they resolve once copied.
 fn resolve_entry(
@@ -366,7 +351,7 @@ fn resolve_entry(
     dir: &str,
     c: &Contribution<'_>,
     chroot: bool,
-) -> Result<Resolved, (&'static str, String)> {
+) -> Result<Resolved, (SkipReason, String)> {
     match &c.node.kind {
         NodeKind::File { executable } => Ok(Resolved::File {
             executable: *executable,
@@ -385,8 +370,8 @@ fn resolve_link(
     target: &str,
     chroot: bool,
     depth: usize,
-) -> Result<Resolved, (&'static str, String)> {
-    let dangling = |why: String| ("dangling-symlink", why);
+) -> Result<Resolved, (SkipReason, String)> {
+    let dangling = |why: String| (SkipReason::DanglingSymlink, why);
     if depth > 16 {
         return Err(dangling(format!("symlink chain to '{target}' is too deep")));
     }
@@ -453,23 +438,23 @@ fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<
     let name = &c.node.name;
     if name.starts_with('.') {
         return Err((
-            "hidden",
+            SkipReason::Hidden,
             "dib copies hooks with `ls`, which never lists dotfiles".to_owned(),
         ));
     }
     match resolve_entry(merged, dir, c, chroot)? {
         Resolved::Dir => {
             return Err((
-                "directory",
+                SkipReason::Directory,
                 "a directory: dib-run-parts never descends into subdirectories".to_owned(),
             ));
         }
         Resolved::Other => {
-            return Err(("not-a-file", "not a regular file".to_owned()));
+            return Err((SkipReason::NotAFile, "not a regular file".to_owned()));
         }
         Resolved::File { executable: false } => {
             return Err((
-                "not-executable",
+                SkipReason::NotExecutable,
                 "not executable: dib-run-parts skips it without a word".to_owned(),
             ));
         }
@@ -482,7 +467,7 @@ fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<
             "the name has characters outside [0-9A-Za-z_-]"
         };
         return Err((
-            "bad-name",
+            SkipReason::BadName,
             format!("{why}: dib-run-parts only runs names matching ^[0-9A-Za-z_-]+$"),
         ));
     }
@@ -493,7 +478,7 @@ fn classify_env(merged: &Merged<'_>, c: &Contribution<'_>) -> Verdict {
     let name = &c.node.name;
     if name.starts_with('.') {
         return Err((
-            "hidden",
+            SkipReason::Hidden,
             "dib copies environment.d with `ls`, which never lists dotfiles".to_owned(),
         ));
     }
@@ -503,15 +488,15 @@ fn classify_env(merged: &Merged<'_>, c: &Contribution<'_>) -> Verdict {
         Resolved::File { .. } => {}
         Resolved::Dir => {
             return Err((
-                "directory",
+                SkipReason::Directory,
                 "a directory: only files are sourced".to_owned(),
             ));
         }
-        Resolved::Other => return Err(("not-a-file", "not a regular file".to_owned())),
+        Resolved::Other => return Err((SkipReason::NotAFile, "not a regular file".to_owned())),
     }
     if !environment_name_ok(name) {
         return Err((
-            "bad-name",
+            SkipReason::BadName,
             "only names made of [0-9A-Za-z_.-] are sourced".to_owned(),
         ));
     }

@@ -1,5 +1,6 @@
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::registry::{Check, Rule, SetContext};
+use crate::order::plan::ProblemKind;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB305",
@@ -29,7 +30,7 @@ Rename one of them; prefix hook names with the element name (`50-two-setup`).
 };
 
 fn check(cx: &SetContext<'_>, sink: &mut Sink) {
-    for p in cx.problems("duplicate-hook") {
+    for p in cx.problems(ProblemKind::DuplicateHook) {
         let Some(first) = p.paths.first() else {
             continue;
         };
@@ -38,12 +39,5 @@ fn check(cx: &SetContext<'_>, sink: &mut Sink) {
             d.related(cx.id(other), None, "also shipped here");
         }
         d.help("rename one of them, e.g. with the element's name in it");
-    }
-    for p in cx.problems("unsafe-name") {
-        let Some(first) = p.paths.first() else {
-            continue;
-        };
-        sink.report(&RULE, cx.id(first), None, p.message.clone())
-            .help("remove the whitespace from the name");
     }
 }

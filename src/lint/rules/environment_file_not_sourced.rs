@@ -1,7 +1,8 @@
+use crate::element::parse::environment_name_ok;
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::{FileKind, Workspace};
-use crate::lint::registry::{Check, Rule};
-use crate::order::simulate::environment_name_ok;
+use crate::lint::registry::{Check, Rule, SetContext};
+use crate::order::plan::ProblemKind;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB117",
@@ -13,6 +14,9 @@ pub(crate) static RULE: Rule = Rule {
 Reports entries of `environment.d` that dib never sources: dotfiles (never copied into the
 hooks tree), names with characters outside `[0-9A-Za-z_.-]` (`10-foo~`, `my env`),
 directories and dangling symlinks.
+
+With `--elements`, also reports a set whose environment.d directories hold no file dib
+sources at all.
 
 ## Why is this bad?
 The variables the file exports silently never reach any hook. Worse, if no file of the
@@ -27,7 +31,7 @@ environment.d/10-defaults.bash~
 ## Fix
 Rename the file to a plain name such as `10-my-element.bash`, or delete it.
 ",
-    check: Check::File(check),
+    check: Check::FileAndSet(check, check_set),
 };
 
 fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
@@ -55,5 +59,19 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
             format!("`{}` is never sourced: {why}", f.rel),
         )
         .help("rename it to a plain name such as `10-defaults.bash`, or remove it");
+    }
+}
+
+/// The plan's `environment-empty` problem: the set as a whole sources nothing.
+fn check_set(cx: &SetContext<'_>, sink: &mut Sink) {
+    for p in cx.problems(ProblemKind::EnvironmentEmpty) {
+        let file = p.paths.first().map_or(cx.request_file, |path| cx.id(path));
+        sink.report(
+            &RULE,
+            file,
+            None,
+            format!("{} (elements: {})", p.message, p.elements.join(", ")),
+        )
+        .help("give one of these elements an environment.d file with a plain name, such as `10-defaults.bash`");
     }
 }

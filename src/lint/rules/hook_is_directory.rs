@@ -35,7 +35,7 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     // directory named like a hook (`50-setup/`) was meant to run.
     let name = f.name();
     let hook_like = name.bytes().take_while(u8::is_ascii_digit).count() > 0
-        && crate::order::simulate::run_parts_name_ok(name);
+        && crate::element::parse::run_parts_name_ok(name);
     if matches!(f.kind, FileKind::Dir) && hook_like {
         sink.report(
             &RULE,

@@ -1,7 +1,7 @@
+use crate::element::parse::run_parts_name_ok;
 use crate::lint::diagnostic::{Edit, FileId, Severity, Sink};
 use crate::lint::model::{FileKind, Workspace};
 use crate::lint::registry::{Check, Rule};
-use crate::order::simulate::run_parts_name_ok;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB301",

@@ -1,3 +1,4 @@
+use crate::element::parse::{self, WhenError};
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::model::{LintElement, Workspace};
 use crate::lint::registry::{Check, Rule};
@@ -29,31 +30,19 @@ grub-efi:
     check: Check::Element(check),
 };
 
-/// Why a statement is malformed, if it is.
+/// Why a statement is malformed, if it is (grammar: `element::parse::when`, the one
+/// package-installs evaluation uses too).
 pub(crate) fn problem(stmt: &str) -> Option<String> {
-    let name_len = stmt
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
-    if name_len == 0 {
-        return Some(format!("`{stmt}` does not start with a variable name"));
-    }
-    let rest = stmt[name_len..].trim_start();
-    let value = if let Some(v) = rest.strip_prefix("!=") {
-        v
-    } else if let Some(v) = rest.strip_prefix('=') {
-        v
-    } else {
-        return Some(format!(
+    match parse::when(stmt) {
+        Err(WhenError::NoName) => Some(format!("`{stmt}` does not start with a variable name")),
+        Err(WhenError::NoOperator) => Some(format!(
             "`{stmt}` has no `=` or `!=` after the variable name"
-        ));
-    };
-    if value.starts_with('=') {
-        return Some(format!(
+        )),
+        Ok(w) if stmt[w.name.len()..].trim_start().starts_with("==") => Some(format!(
             "`==` in `{stmt}` compares with a value starting with `=`"
-        ));
+        )),
+        Ok(_) => None,
     }
-    None
 }
 
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {

@@ -1,7 +1,7 @@
 //! One file per rule. Each exports `pub(crate) static RULE` and its check function; shared
 //! predicates live here.
 
-use crate::element::model::PHASES;
+use crate::element::model::Phase;
 
 use super::model::{FileKind, SourceFile};
 
@@ -14,12 +14,14 @@ pub(crate) mod duplicate_dependency;
 pub(crate) mod duplicate_hook;
 pub(crate) mod empty_package_installs;
 pub(crate) mod environment_file_not_sourced;
+pub(crate) mod environment_replaced_by_dib;
 pub(crate) mod environment_unbound_variable;
 pub(crate) mod environment_xtrace;
 pub(crate) mod executable_environment_file;
 pub(crate) mod export_command_substitution;
 pub(crate) mod hook_is_directory;
 pub(crate) mod hook_name_never_runs;
+pub(crate) mod hook_symlink_into_image;
 pub(crate) mod invalid_pkg_map_json;
 pub(crate) mod invalid_suppression;
 pub(crate) mod invalid_yaml;
@@ -75,9 +77,9 @@ pub(crate) fn is_text_file(f: &SourceFile) -> bool {
 
 /// The phase directory a file sits directly in (`install.d`), if any.
 pub(crate) fn phase_of(f: &SourceFile) -> Option<&'static str> {
-    PHASES
+    Phase::ALL
         .iter()
-        .map(|p| p.dir)
+        .map(|p| p.dir())
         .find(|dir| f.is_direct_child_of(dir))
 }
 
@@ -116,26 +118,25 @@ pub(crate) fn is_python(f: &SourceFile) -> bool {
         .is_some_and(|l| l.starts_with("#!") && (l.contains("python") || l.contains("dib-python")))
 }
 
-/// The names of a dependency file: `(name, line number, byte span)`, blank lines skipped.
+/// The names of a dependency file as dib reads them (`element::parse::name_lines`, the one
+/// grammar `order` uses too): `(name, line number, byte span)`, blank lines skipped,
+/// duplicates kept. The line number is lint's own (it counts `\n` only), so messages agree
+/// with the rendered location.
 pub(crate) fn name_lines(f: &SourceFile) -> Vec<(String, usize, std::ops::Range<usize>)> {
-    f.lines()
-        .filter_map(|(n, line, span)| {
-            let name = line.trim();
-            if name.is_empty() {
-                return None;
-            }
-            let start = span.start + (line.len() - line.trim_start().len());
-            Some((name.to_owned(), n, start..start + name.len()))
+    let Some(text) = f.text.as_deref() else {
+        return Vec::new();
+    };
+    crate::element::parse::name_lines(text)
+        .into_iter()
+        .map(|n| {
+            let line = f.line_col(n.span.start).0;
+            (n.name, line, n.span)
         })
         .collect()
 }
 
-/// One rule of a package-installs file: the package, its parameter node and the rule mapping
-/// (`None` for a falsy value, which means a plain install).
-pub(crate) struct PackageRule<'a> {
-    pub package: &'a super::yaml::Node,
-    pub mapping: Option<&'a [(super::yaml::Node, super::yaml::Node)]>,
-}
+/// One rule of a package-installs file, as `element::parse` reads it for `packages` too.
+pub(crate) use crate::element::parse::PackageRule;
 
 /// The parsed package-installs files of an element: `(file, document)`, with documents that
 /// failed to parse left out (DIB004 reports those).
@@ -167,37 +168,14 @@ pub(crate) fn each_package_rule(
     }
 }
 
-/// Every rule of a package-installs document: one per mapping in a list value.
+/// Every rule of a package-installs document (`element::parse::package_installs`, the
+/// reading `dibkit packages` applies): one per mapping, and a plain install for an empty or
+/// false value. Values package-installs crashes on contribute their well-formed mappings;
+/// DIB409 reports the rest.
 pub(crate) fn package_rules(doc: &super::yaml::Node) -> Vec<PackageRule<'_>> {
-    use super::yaml::Value;
-    let Value::Map(entries) = &doc.value else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (package, params) in entries {
-        match &params.value {
-            Value::Map(m) => out.push(PackageRule {
-                package,
-                mapping: Some(m),
-            }),
-            Value::Seq(items) => {
-                for item in items {
-                    if let Value::Map(m) = &item.value {
-                        out.push(PackageRule {
-                            package,
-                            mapping: Some(m),
-                        });
-                    }
-                }
-            }
-            _ if params.is_falsy() => out.push(PackageRule {
-                package,
-                mapping: None,
-            }),
-            _ => {}
-        }
-    }
-    out
+    crate::element::parse::package_installs(Some(doc))
+        .map(|entries| entries.into_iter().flat_map(|e| e.rules).collect())
+        .unwrap_or_default()
 }
 
 /// The value of `key` in a rule mapping.

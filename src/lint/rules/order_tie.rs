@@ -1,5 +1,6 @@
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::registry::{Check, Rule, SetContext};
+use crate::order::plan::ProblemKind;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB306",
@@ -28,7 +29,7 @@ Give scripts that must run in a given order different numbers.
 };
 
 fn check(cx: &SetContext<'_>, sink: &mut Sink) {
-    for p in cx.problems("order-tie") {
+    for p in cx.problems(ProblemKind::OrderTie) {
         let Some(first) = p.paths.first() else {
             continue;
         };

@@ -1,3 +1,4 @@
+use crate::element::model::Phase;
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::model::{LintElement, Workspace};
 use crate::lint::registry::{Check, Rule};
@@ -27,8 +28,6 @@ Use one of the three phase names (`install.d`).
     check: Check::Element(check),
 };
 
-const PHASES: &[&str] = &["pre-install.d", "install.d", "post-install.d"];
-
 fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
     super::each_package_rule(ws, e, |id, f, rule| {
         let Some((_, value)) = rule.mapping.and_then(|m| super::get(m, "phase")) else {
@@ -37,10 +36,11 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
         let Some(phase) = value.as_str() else {
             return;
         };
-        if PHASES.contains(&phase) {
+        let phases = Phase::PACKAGE_INSTALLS.map(Phase::dir);
+        if phases.contains(&phase) {
             return;
         }
-        let guess = PHASES
+        let guess = phases
             .iter()
             .find(|p| p.strip_suffix(".d") == Some(phase) || strsim::levenshtein(p, phase) <= 2);
         let d = sink.report(

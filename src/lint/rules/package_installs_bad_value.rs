@@ -1,3 +1,4 @@
+use crate::element::parse::{self, PackageValueError};
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::model::{LintElement, Workspace};
 use crate::lint::registry::{Check, Rule};
@@ -40,7 +41,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
     for (id, doc) in super::package_installs(ws, e) {
         let Some(doc) = doc else { continue };
         let f = ws.file(id);
-        let Value::Map(entries) = &doc.value else {
+        let Ok(entries) = parse::package_installs(Some(doc)) else {
             sink.report(
                 &RULE,
                 id,
@@ -50,26 +51,22 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
             .help("write `package-name:` entries, one per package");
             continue;
         };
-        for (package, params) in entries {
-            let name = package.as_str().unwrap_or("?");
-            let bad = match &params.value {
-                Value::Map(_) => None,
-                Value::Seq(items) => items
-                    .iter()
-                    .find(|i| !matches!(i.value, Value::Map(_)))
-                    .map(|_| "a list whose items are not rule mappings"),
-                _ if params.is_falsy() => None,
-                _ => Some("a plain value instead of a rule mapping"),
+        for entry in &entries {
+            let name = entry.package.as_str().unwrap_or("?");
+            let what = match entry.error {
+                None => continue,
+                Some(PackageValueError::ItemNotAMapping) => {
+                    "a list whose items are not rule mappings"
+                }
+                Some(PackageValueError::NotARule) => "a plain value instead of a rule mapping",
             };
-            if let Some(what) = bad {
-                sink.report(
-                    &RULE,
-                    id,
-                    Some(super::node_span(f, params)),
-                    format!("`{name}` is given {what}: package-installs crashes on it"),
-                )
-                .help("give a mapping of rule keys (phase, arch, ...), a list of such mappings, or nothing");
-            }
+            sink.report(
+                &RULE,
+                id,
+                Some(super::node_span(f, entry.value)),
+                format!("`{name}` is given {what}: package-installs crashes on it"),
+            )
+            .help("give a mapping of rule keys (phase, arch, ...), a list of such mappings, or nothing");
         }
         for rule in super::package_rules(doc) {
             for key in ["arch", "not-arch"] {

@@ -1,7 +1,7 @@
+use crate::element::parse::{self, PkgMapIssueKind};
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::Workspace;
 use crate::lint::registry::{Check, Rule};
-use serde_json::Value;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB411",
@@ -34,66 +34,46 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     if f.name() != "pkg-map" || f.executable() || !super::is_text_file(f) {
         return;
     }
-    let Ok(value) = serde_json::from_str::<Value>(f.text.as_deref().unwrap_or("")) else {
+    let text = f.text.as_deref().unwrap_or("");
+    let Ok(map) = parse::pkg_map(text) else {
         return; // DIB005.
     };
     let span_of = |needle: &str| {
-        let text = f.text.as_deref().unwrap_or("");
         text.find(&format!("\"{needle}\""))
             .map(|i| i..i + needle.len() + 2)
     };
-    let Value::Object(top) = &value else {
-        sink.report(&RULE, id, None, "pkg-map must be a JSON object")
-            .help("start with `{\"default\": {...}}`");
-        return;
-    };
-    for (section, body) in top {
-        let depth = match section.as_str() {
-            "default" => 0,
-            "family" | "distro" => 1,
-            "release" => 2,
-            other => {
+    for issue in &map.issues {
+        let path = issue.path.as_str();
+        let last = path.rsplit('.').next().unwrap_or(path);
+        match issue.kind {
+            PkgMapIssueKind::NotAnObject => {
+                sink.report(&RULE, id, None, "pkg-map must be a JSON object")
+                    .help("start with `{\"default\": {...}}`");
+            }
+            PkgMapIssueKind::UnknownSection => {
                 let near = ["default", "family", "distro", "release"]
                     .into_iter()
-                    .find(|s| strsim::levenshtein(s, other) <= 2);
+                    .find(|s| strsim::levenshtein(s, path) <= 2);
                 let d = sink.report(
                     &RULE,
                     id,
-                    span_of(other),
-                    format!("unknown pkg-map section `{other}`: pkg-map ignores it"),
+                    span_of(path),
+                    format!("unknown pkg-map section `{path}`: pkg-map ignores it"),
                 );
                 match near {
                     Some(n) => d.help(format!("did you mean `{n}`?")),
                     None => d.help("sections are default, family, distro and release"),
                 };
-                continue;
             }
-        };
-        check_level(body, depth, section, &mut |path, why| {
-            sink.report(
-                &RULE,
-                id,
-                span_of(path.rsplit('.').next().unwrap_or(path)),
-                format!("`{path}`: {why}"),
-            )
-            .help("map each package name to a string of package names, or null to skip it");
-        });
-    }
-}
-
-fn check_level(v: &Value, depth: usize, path: &str, report: &mut dyn FnMut(&str, &str)) {
-    let Value::Object(map) = v else {
-        report(path, "must be an object");
-        return;
-    };
-    for (k, child) in map {
-        let p = format!("{path}.{k}");
-        if depth == 0 {
-            if !matches!(child, Value::String(_) | Value::Null) {
-                report(&p, "package values must be strings or null");
+            PkgMapIssueKind::SectionNotAnObject | PkgMapIssueKind::BadValue => {
+                let why = if issue.kind == PkgMapIssueKind::BadValue {
+                    "package values must be strings or null"
+                } else {
+                    "must be an object"
+                };
+                sink.report(&RULE, id, span_of(last), format!("`{path}`: {why}"))
+                    .help("map each package name to a string of package names, or null to skip it");
             }
-        } else {
-            check_level(child, depth - 1, &p, report);
         }
     }
 }

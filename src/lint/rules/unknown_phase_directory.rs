@@ -1,4 +1,4 @@
-use crate::element::model::PHASES;
+use crate::element::model::Phase;
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::model::{FileKind, LintElement, Workspace};
 use crate::lint::registry::{Check, Rule};
@@ -57,7 +57,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
             continue;
         }
         let name = f.rel.as_str();
-        if PHASES.iter().any(|p| p.dir == name) {
+        if Phase::from_dir(name).is_some() {
             if !matches!(f.kind, FileKind::Dir) && !matches!(f.kind, FileKind::Symlink { .. }) {
                 sink.report(
                     &RULE,
@@ -87,7 +87,7 @@ fn check(ws: &Workspace, e: &LintElement, sink: &mut Sink) {
                 None,
                 format!("`{name}/` holds executable scripts but is not a phase directory: dib never runs them"),
             )
-            .help(format!("phases are: {}", PHASES.iter().map(|p| p.dir).collect::<Vec<_>>().join(", ")));
+            .help(format!("phases are: {}", Phase::ALL.iter().map(|p| p.dir()).collect::<Vec<_>>().join(", ")));
         }
     }
 }
@@ -107,7 +107,7 @@ fn near_phase(name: &str) -> Option<&'static str> {
     let bare = bare.replace("finalize", "finalise").replace('_', "-");
     // Only `.d` directories and bare phase names count: `boot/` is not a misspelt `root.d`.
     let dotted = lower.ends_with(".d");
-    PHASES.iter().map(|p| p.dir).find(|dir| {
+    Phase::ALL.iter().map(|p| p.dir()).find(|dir| {
         let want = dir.strip_suffix(".d").unwrap_or(dir);
         let limit = if want.len() < 7 { 1 } else { 2 };
         bare == want || (dotted && strsim::levenshtein(&bare, want) <= limit)

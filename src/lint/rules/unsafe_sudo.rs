@@ -1,3 +1,4 @@
+use crate::element::model::Phase;
 use crate::lint::diagnostic::{FileId, Severity, Sink};
 use crate::lint::model::Workspace;
 use crate::lint::registry::{Check, Rule};
@@ -31,14 +32,6 @@ mark a deliberate host change with `# dib-lint: safe_sudo`.
     check: Check::File(check),
 };
 
-const HOST_PHASES: &[&str] = &[
-    "root.d",
-    "extra-data.d",
-    "post-root.d",
-    "block-device.d",
-    "pre-finalise.d",
-    "cleanup.d",
-];
 const OK: &[&str] = &[
     "dib-lint: safe_sudo",
     "install-packages",
@@ -52,9 +45,9 @@ fn check(ws: &Workspace, id: FileId, sink: &mut Sink) {
     let f = ws.file(id);
     // dib-lint matches the directory name unanchored, so nested files count too.
     if !super::is_text_file(f)
-        || !HOST_PHASES
+        || !Phase::ALL
             .iter()
-            .any(|p| f.rel.starts_with(&format!("{p}/")))
+            .any(|p| !p.chroot() && f.rel.starts_with(&format!("{}/", p.dir())))
     {
         return;
     }

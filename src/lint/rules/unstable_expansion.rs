@@ -1,5 +1,6 @@
 use crate::lint::diagnostic::{Severity, Sink};
 use crate::lint::registry::{Check, Rule, SetContext};
+use crate::order::plan::ProblemKind;
 
 pub(crate) static RULE: Rule = Rule {
     code: "DIB208",
@@ -28,7 +29,16 @@ Depend on the provider only (drop the virtual name), or on the virtual name only
 };
 
 fn check(cx: &SetContext<'_>, sink: &mut Sink) {
-    if let Some(text) = &cx.outcome.unstable {
+    // The plan carries it as a problem; a set that fails to expand has no plan, only the
+    // expansion's note.
+    let texts: Vec<&String> = match cx.plan {
+        Some(_) => cx
+            .problems(ProblemKind::SetOrder)
+            .map(|p| &p.message)
+            .collect(),
+        None => cx.outcome.unstable.iter().collect(),
+    };
+    for text in texts {
         sink.report(&RULE, cx.request_file, None, text.clone())
             .help("depend on either the virtual name or its provider, not both");
     }
