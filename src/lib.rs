@@ -8,15 +8,17 @@
 //! - [`scaffold`]: element skeletons for `dibkit new`;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
-//! - [`build`]: the chroot build engine (root only);
+//! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
+//! - [`error`]: the one failure type and its exit statuses;
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
 pub mod blockdev;
 pub mod boot;
-pub mod build;
 pub mod cli;
 pub mod deps;
 pub mod element;
+pub mod engine;
+pub mod error;
 pub mod lint;
 pub mod order;
 pub mod packages;

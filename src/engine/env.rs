@@ -1,11 +1,13 @@
 //! The environment hooks see, as disk-image-create sets it (spec §7.1, §7.3): everything
-//! outside the chroot, a cleared environment plus an allow-list inside it.
+//! outside the chroot, a cleared environment plus an allow-list inside it. Settings come
+//! from the resolved options; the caller's environment is read only to pass it on to hooks.
 
 use std::collections::BTreeMap;
 
 use crate::order::plan::Plan;
 
-use super::Paths;
+use super::context::Paths;
+use super::options::Options;
 
 /// Variables handed into the chroot besides dib's own: `DIB_*` and proxies.
 fn passes_into_chroot(key: &str) -> bool {
@@ -26,7 +28,7 @@ const DIE: &str = "() {  local rc=$?; echo \"ERROR: $*\" >&2; if [ \"$rc\" -eq 0
 pub fn dib_vars(
     plan: &Plan,
     paths: &Paths,
-    opts: &super::Options,
+    opts: &Options,
     element_paths: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
@@ -36,21 +38,14 @@ pub fn dib_vars(
     v.insert("IMAGE_NAME".into(), opts.output.display().to_string());
     v.insert(
         "IMAGE_TYPE".into(),
-        opts.types.first().cloned().unwrap_or_else(|| "tar".into()),
+        opts.types.first().map_or("tar", |t| t.name()).to_owned(),
     );
     v.insert("DIB_DEBUG_TRACE".into(), opts.debug_trace.to_string());
     v.insert(
         "DIB_IMAGE_CACHE".into(),
-        paths.image_cache.display().to_string(),
+        opts.image_cache.display().to_string(),
     );
-    v.insert(
-        "DIB_OFFLINE".into(),
-        if opts.offline {
-            "1".into()
-        } else {
-            std::env::var("DIB_OFFLINE").unwrap_or_default()
-        },
-    );
+    v.insert("DIB_OFFLINE".into(), opts.offline.clone());
     v.insert(
         "DIB_CHECKSUM".into(),
         if opts.checksum {
@@ -61,9 +56,12 @@ pub fn dib_vars(
     );
     v.insert(
         "DIB_DEFAULT_INSTALLTYPE".into(),
-        std::env::var("DIB_DEFAULT_INSTALLTYPE").unwrap_or_else(|_| "source".into()),
+        opts.default_install_type.clone(),
     );
-    v.insert("ELEMENTS_PATH".into(), paths.elements_path.clone());
+    v.insert(
+        "ELEMENTS_PATH".into(),
+        opts.exported_elements_path(&paths.builtin_dir),
+    );
     let names: Vec<&str> = plan.elements.iter().map(|e| e.name.as_str()).collect();
     v.insert("IMAGE_ELEMENT".into(), names.join(" "));
     let mut yaml = String::new();

@@ -1,10 +1,11 @@
-//! Runs one phase: the hooks tree's `dibkit-run-parts` on the host or in the chroot, its
-//! output streamed to the log (and the terminal with --verbose), progress from its
+//! Runs one phase: lists the hooks tree when the phase starts (`order::tree`, the plan's
+//! rules) and hands exactly that list to the tree's `dibkit-run-parts`, on the host or in the
+//! chroot; its output goes to the log and the sink, progress comes from its
 //! `dib-run-parts Running` lines, and per-script status from its status file.
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,30 +13,21 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde::Serialize;
+use anyhow::Context;
 
-use super::{Build, Failure, sys};
 use crate::element::model::Phase;
+use crate::engine::context::{Build, ScriptRecord};
+use crate::engine::hooks::RUN_PARTS_NAME;
+use crate::engine::sink::Event;
+use crate::engine::steps::target_root;
+use crate::engine::sys;
+use crate::error::Failure;
+use crate::order::tree::{self, PhaseList};
 
-/// What ran, for the manifest and the timing table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScriptRecord {
-    pub phase: String,
-    pub script: String,
-    pub element: String,
-    pub status: i32,
-    pub seconds: f64,
-}
+/// Where the hooks tree is inside the chroot.
+const IN_TARGET: &str = "/tmp/in_target.d";
 
-/// How a phase is run.
-pub enum Where {
-    /// On the host, with `TARGET_ROOT` set when given.
-    Host { target_root: bool },
-    /// Inside the chroot at the image root.
-    Chroot,
-}
-
-fn element_of(b: &Build, phase: &str, name: &str) -> String {
+fn element_of(b: &Build<'_>, phase: &str, name: &str) -> String {
     b.plan
         .phases
         .iter()
@@ -47,45 +39,77 @@ fn element_of(b: &Build, phase: &str, name: &str) -> String {
         )
 }
 
-/// Runs `phase`. Returns what ran; a failing hook is a [`Failure::Hook`].
-pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecord>, Failure> {
-    let dir = b.paths.hooks.join(phase.dir);
+/// The phase's hooks and environment.d files as the hooks tree has them now.
+fn list(b: &Build<'_>, phase: Phase) -> Result<PhaseList, Failure> {
+    let paths = b.paths();
+    let listed = if phase.chroot {
+        tree::list_phase(
+            &paths.mnt,
+            &Path::new(IN_TARGET).join(phase.dir),
+            &b.opts.run_parts,
+        )
+    } else {
+        tree::list_phase(
+            Path::new("/"),
+            &paths.hooks.join(phase.dir),
+            &b.opts.run_parts,
+        )
+    };
+    listed
+        .with_context(|| format!("listing {} in the hooks tree", phase.dir))
+        .map_err(Failure::from)
+}
+
+/// Runs `phase`: the hooks the tree has when it starts, in the plan's order. Returns what
+/// ran; a failing hook is a hook failure (exit status 3).
+pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure> {
+    let paths = b.paths().clone();
+    let dir = paths.hooks.join(phase.dir);
     if !dir.is_dir() {
         return Ok(Vec::new()); // dib does nothing at all, not even environment.d.
     }
-    let total = b
-        .plan
-        .phases
-        .iter()
-        .find(|p| p.phase == phase.dir)
-        .map_or(0, |p| p.scripts.len());
-    let (mut cmd, status_file) = match place {
-        Where::Host { target_root } => {
-            let status = b.paths.build.join(format!("status-{}", phase.dir));
-            let mut cmd = Command::new("bash");
-            cmd.arg(b.paths.hooks.join(super::hooks::RUN_PARTS_NAME))
-                .arg(&dir)
-                .arg(&status);
-            cmd.env_clear()
-                .envs(b.env_outside.iter().map(|(k, v)| (k, v)));
-            if *target_root {
-                cmd.env("TARGET_ROOT", &b.paths.mnt);
-            }
-            (cmd, status)
+    let listed = list(b, phase)?;
+    if listed.environment.as_ref().is_some_and(Vec::is_empty) {
+        // dib-run-parts' `grep` finds nothing and its pipeline fails the phase.
+        return Err(super::chroot::hook_failure(
+            phase.dir,
+            "(environment.d)",
+            "",
+            &paths.hooks.join("environment.d"),
+            1,
+            &["environment.d holds no file dib-run-parts sources".to_owned()],
+        ));
+    }
+    let environment = listed.environment.unwrap_or_default();
+    let total = listed.hooks.len();
+    let (mut cmd, status_file) = if phase.chroot {
+        let inner = format!("/tmp/dibkit-status-{}", phase.dir);
+        let mut cmd = Command::new("/bin/bash");
+        cmd.arg(format!("{IN_TARGET}/{RUN_PARTS_NAME}"))
+            .arg(format!("{IN_TARGET}/{}", phase.dir))
+            .arg(&inner);
+        cmd.env_clear()
+            .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
+        sys::proc::chroot(&mut cmd, &paths.mnt);
+        (cmd, paths.mnt.join(inner.trim_start_matches('/')))
+    } else {
+        let status = paths.build.join(format!("status-{}", phase.dir));
+        let mut cmd = Command::new("bash");
+        cmd.arg(paths.hooks.join(RUN_PARTS_NAME))
+            .arg(&dir)
+            .arg(&status);
+        cmd.env_clear()
+            .envs(b.env_outside.iter().map(|(k, v)| (k, v)));
+        if target_root(phase) {
+            cmd.env("TARGET_ROOT", &paths.mnt);
         }
-        Where::Chroot => {
-            let inner = format!("/tmp/dibkit-status-{}", phase.dir);
-            let mut cmd = Command::new("/bin/bash");
-            cmd.arg(format!("/tmp/in_target.d/{}", super::hooks::RUN_PARTS_NAME))
-                .arg(format!("/tmp/in_target.d/{}", phase.dir))
-                .arg(&inner);
-            cmd.env_clear()
-                .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
-            sys::proc::chroot(&mut cmd, &b.paths.mnt);
-            (cmd, b.paths.mnt.join(inner.trim_start_matches('/')))
-        }
+        (cmd, status)
     };
-    let _ = fs::remove_file(&status_file);
+    cmd.arg(environment.len().to_string())
+        .args(&environment)
+        .args(&listed.hooks);
+    // A status file of an earlier attempt must not count; usually there is none.
+    fs::remove_file(&status_file).ok();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -93,7 +117,7 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
     cmd.process_group(0);
     let mut child = cmd
         .spawn()
-        .map_err(|e| Failure::Other(anyhow::anyhow!("starting {} runner: {e}", phase.dir)))?;
+        .with_context(|| format!("starting the {} runner", phase.dir))?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
@@ -128,16 +152,21 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
-                let _ = writeln!(b.log, "{line}");
+                b.log_line(&line);
                 if let Some(path) = line.strip_prefix("dib-run-parts Running ") {
                     let name = path.rsplit('/').next().unwrap_or(path);
                     index += 1;
                     let element = element_of(b, phase.dir, name);
-                    b.progress
-                        .script(phase.dir, index, total.max(index), name, &element);
+                    b.sink.event(Event::Script {
+                        phase: phase.dir,
+                        index,
+                        total: total.max(index),
+                        name,
+                        element: &element,
+                    });
                     tail.clear();
                 } else {
-                    b.progress.output(&line);
+                    b.sink.event(Event::Output(&line));
                     tail.push_back(line);
                     if tail.len() > 20 {
                         tail.pop_front();
@@ -146,20 +175,22 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break child.wait().map_err(|e| Failure::Other(e.into()))?;
+                break child
+                    .wait()
+                    .with_context(|| format!("waiting for the {} runner", phase.dir))?;
             }
         }
         if b.interrupted.load(Ordering::SeqCst) && !interrupted {
             interrupted = true;
-            let group = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+            sys::proc::terminate_group(pid);
         }
     };
-    b.progress.finish();
+    b.sink.event(Event::PhaseEnd);
     let records = read_status(b, phase.dir, &status_file);
-    let _ = fs::remove_file(&status_file);
+    // Inside the image it would end up in the output; it may be gone with a killed runner.
+    fs::remove_file(&status_file).ok();
     if interrupted {
-        return Err(Failure::Interrupted);
+        return Err(Failure::interrupted());
     }
     if !status.success() {
         let failed = records.iter().rev().find(|r| r.status != 0).cloned();
@@ -179,20 +210,16 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
             .find(|p| p.phase == phase.dir)
             .and_then(|p| p.scripts.iter().find(|s| s.name == script))
             .map_or_else(|| dir.join(&script), |s| std::path::PathBuf::from(&s.path));
-        return Err(Failure::Hook {
-            path,
-            phase: phase.dir.to_owned(),
-            script,
-            element,
-            status: code,
-            tail: tail.into_iter().collect(),
-        });
+        let tail: Vec<String> = tail.into_iter().collect();
+        return Err(super::chroot::hook_failure(
+            phase.dir, &script, &element, &path, code, &tail,
+        ));
     }
     b.records.extend(records.clone());
     Ok(records)
 }
 
-fn read_status(b: &Build, phase: &str, file: &Path) -> Vec<ScriptRecord> {
+fn read_status(b: &Build<'_>, phase: &str, file: &Path) -> Vec<ScriptRecord> {
     let text = fs::read_to_string(file).unwrap_or_default();
     let mut out: Vec<ScriptRecord> = Vec::new();
     for line in text.lines() {
