@@ -32,6 +32,35 @@ pub fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// [`run`] with `input` on the tool's stdin.
+///
+/// # Errors
+/// The tool cannot be started, its stdin cannot be written, or it exits unsuccessfully.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Result<String> {
+    let shown = shown(cmd);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {shown} (is it installed and on PATH?)"))?;
+    child
+        .stdin
+        .take()
+        .context("the tool's stdin")?
+        .write_all(input)
+        .with_context(|| format!("writing to {shown}"))?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs a host tool whose failure the build survives; a failure is written to `log`.
 /// Returns whether it succeeded.
 pub fn best_effort(cmd: &mut Command, log: &mut dyn Write) -> bool {

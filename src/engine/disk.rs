@@ -419,26 +419,12 @@ fn sfdisk_script(config: &Config, index: usize, placed: &[layout::Placed]) -> St
 
 /// Writes a partition table with sfdisk onto a device or an image file.
 fn write_table(dev: &str, script: &str) -> Result<()> {
-    let mut child = Command::new("sfdisk")
-        .args(["--no-reread", "--no-tell-kernel", "-q", dev])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running sfdisk")?;
-    child
-        .stdin
-        .take()
-        .context("sfdisk stdin")?
-        .write_all(script.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "sfdisk on {dev} failed: {}\n{script}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    cmd::run_with_input(
+        Command::new("sfdisk").args(["--no-reread", "--no-tell-kernel", "-q", dev]),
+        script.as_bytes(),
+    )
+    .with_context(|| format!("partitioning {dev} with:\n{script}"))
+    .map(|_| ())
 }
 
 /// sgdisk's 4-hex codes as sfdisk GUIDs.

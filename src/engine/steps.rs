@@ -273,3 +273,83 @@ pub fn render(steps: &[Step], opts: &Options, plan: &Plan) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deps::expand;
+    use crate::element::discover::{self, Builtins};
+    use crate::engine::options::DiskOptions;
+    use crate::engine::stages::host::tests::options;
+
+    fn plan(elements: &[&str]) -> Plan {
+        let mut lib = discover::discover(&[], &Builtins::Embedded).unwrap();
+        let args: Vec<String> = elements.iter().map(|s| (*s).to_owned()).collect();
+        let request = expand::form_request(&args, false, "amd64");
+        let outcome = expand::expand(&request, &mut lib).unwrap();
+        crate::order::simulate::plan(&lib, &outcome).unwrap()
+    }
+
+    fn disk() -> DiskOptions {
+        DiskOptions {
+            origin: "test".to_owned(),
+            config: crate::blockdev::config::parse(crate::blockdev::config::FALLBACK).unwrap(),
+            fs_type: "ext4".to_owned(),
+            size_gib: None,
+            extra_size_mib: Some(512.0),
+            journal_mib: 64,
+        }
+    }
+
+    /// The dry run is the step list: one line per step, in order, each with its own
+    /// description, for tar and disk builds, with and without `-p` and tmpfs.
+    #[test]
+    fn the_dry_run_prints_each_step_the_build_runs() {
+        let plan = plan(&["debian-minimal", "vm"]);
+        let mut seen: Vec<std::mem::Discriminant<Step>> = Vec::new();
+        let mut cases = Vec::new();
+        let mut o = options();
+        cases.push(o.clone());
+        o.types = vec![OutputType::Qcow2, OutputType::Tar, OutputType::Raw];
+        o.disk = Some(disk());
+        o.packages = vec!["vim".to_owned()];
+        o.tmpfs = None;
+        cases.push(o);
+        for opts in &cases {
+            let steps = steps(opts);
+            let text = render(&steps, opts, &plan);
+            let lines: Vec<&str> = text.lines().skip(1).collect();
+            assert_eq!(lines.len(), steps.len(), "{text}");
+            for (step, line) in steps.iter().zip(&lines) {
+                let described = step.describe(opts, &plan);
+                assert!(!described.trim().is_empty(), "{step:?} has no description");
+                assert_eq!(*line, format!("  - {described}"));
+                let d = std::mem::discriminant(step);
+                if !seen.contains(&d) {
+                    seen.push(d);
+                }
+            }
+            assert_eq!(steps.first(), Some(&Step::Preflight));
+            assert_eq!(steps.last(), Some(&Step::Manifest));
+        }
+        // Every kind of step occurs in one of the cases (17 kinds).
+        assert_eq!(seen.len(), 17, "{seen:?}");
+        let disk_steps = steps(&cases[1]);
+        let written: Vec<&Step> = disk_steps
+            .iter()
+            .filter(|s| matches!(s, Step::Write(_) | Step::ReleaseImage))
+            .collect();
+        assert_eq!(
+            written,
+            [
+                &Step::Write(OutputType::Tar),
+                &Step::ReleaseImage,
+                &Step::Write(OutputType::Qcow2),
+                &Step::Write(OutputType::Raw)
+            ]
+        );
+        assert!(render(&disk_steps, &cases[1], &plan).contains(
+            "sized the tree's size plus 512 MiB (DIB_IMAGE_EXTRA_SIZE) + 64 MiB ext4 journal"
+        ));
+    }
+}

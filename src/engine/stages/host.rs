@@ -221,7 +221,7 @@ pub fn teardown(b: &mut Build<'_>, keep: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::engine::options::{Library, Options, OutputType};
     use crate::order::tree::NameFilter;
 
