@@ -292,6 +292,13 @@ fn options(
         } else {
             std::env::var("DIB_OFFLINE").unwrap_or_default()
         },
+        dib_env: {
+            let mut vars: Vec<(String, String)> = std::env::vars()
+                .filter(|(k, _)| k.starts_with("DIB_"))
+                .collect();
+            vars.sort();
+            vars
+        },
         default_install_type: std::env::var("DIB_DEFAULT_INSTALLTYPE")
             .unwrap_or_else(|_| "source".to_owned()),
         image_cache,

@@ -77,12 +77,31 @@ pub fn dib_vars(
     v.insert("TMP_HOOKS_PATH".into(), paths.hooks.display().to_string());
     v.insert("TMP_MOUNT_PATH".into(), paths.mnt.display().to_string());
     v.insert("DIB_ARGS".into(), opts.elements.join(" "));
+    v.insert("DIB_ENV".into(), declare_p(&opts.dib_env));
     v.insert("DEBIAN_FRONTEND".into(), "noninteractive".into());
     // The package-installs and pkg-map elements call back into dibkit on the host.
     if let Ok(exe) = std::env::current_exe() {
         v.insert("DIBKIT".into(), exe.display().to_string());
     }
     v
+}
+
+/// `declare -p` of exported variables, as bash prints them: `declare -x NAME="VALUE"` with
+/// `"`, `\`, `$` and `` ` `` escaped, one per line (dib's `DIB_ENV`).
+#[must_use]
+pub fn declare_p(vars: &[(String, String)]) -> String {
+    let mut lines = Vec::new();
+    for (name, value) in vars {
+        let mut quoted = String::new();
+        for c in value.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                quoted.push('\\');
+            }
+            quoted.push(c);
+        }
+        lines.push(format!("declare -x {name}=\"{quoted}\""));
+    }
+    lines.join("\n")
 }
 
 /// Environment for hooks run on the host: the caller's, dib's variables, and dib's exported
@@ -122,4 +141,19 @@ pub fn inside(vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
     );
     env.insert("HOME".into(), "/root".into());
     env.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn declare_p_quotes_as_bash_does() {
+        let vars = vec![
+            ("DIB_A".to_owned(), "plain".to_owned()),
+            ("DIB_B".to_owned(), r#"a "b" $c `d` \e"#.to_owned()),
+        ];
+        assert_eq!(
+            super::declare_p(&vars),
+            "declare -x DIB_A=\"plain\"\ndeclare -x DIB_B=\"a \\\"b\\\" \\$c \\`d\\` \\\\e\""
+        );
+    }
 }

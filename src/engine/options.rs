@@ -122,6 +122,9 @@ pub struct Options {
     pub offline: String,
     /// `DIB_DEFAULT_INSTALLTYPE` (default `source`).
     pub default_install_type: String,
+    /// `DIB_ENV`: the caller's `DIB_*` variables at startup, as dib records them for the
+    /// manifests element (name, value; sorted by name).
+    pub dib_env: Vec<(String, String)>,
     /// `--image-cache`, `DIB_IMAGE_CACHE`, else `~/.cache/image-create`.
     pub image_cache: PathBuf,
     /// Where the build directory is made (`TMP_DIR`, else `TMPDIR`, else /tmp).

@@ -234,6 +234,7 @@ pub(crate) mod tests {
             debug_trace: 0,
             packages: Vec::new(),
             offline: String::new(),
+            dib_env: Vec::new(),
             default_install_type: "source".to_owned(),
             image_cache: "/cache".into(),
             tmp_dir: "/tmp".into(),
