@@ -359,7 +359,7 @@ fn report(summary: &engine::Summary) {
     for d in &summary.drift {
         text.push_str(&format!("note: {d}\n"));
     }
-    for o in &summary.outputs {
+    for (_, o) in &summary.outputs {
         text.push_str(&format!("wrote {}\n", o.display()));
     }
     text.push_str(&format!(
@@ -413,7 +413,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         let image = summary
             .outputs
             .iter()
-            .find(|o| o.extension().is_some_and(|e| e != "tar"))
+            .find_map(|(t, o)| t.is_disk().then_some(o))
             .ok_or_else(|| {
                 Failure::usage(
                     "--boot-test needs a disk image type (-t qcow2, raw or vhd)",

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::disk::Image;
 use super::ledger::Ledger;
-use super::options::Options;
+use super::options::{Options, OutputType};
 use super::sink::{Event, Sink};
 use crate::error::Failure;
 use crate::order::plan::Plan;
@@ -60,7 +60,8 @@ pub struct ScriptRecord {
 /// What a finished build produced.
 #[derive(Debug)]
 pub struct Summary {
-    pub outputs: Vec<PathBuf>,
+    /// Each output written, with its type.
+    pub outputs: Vec<(OutputType, PathBuf)>,
     pub manifest: PathBuf,
     pub log: PathBuf,
     pub records: Vec<ScriptRecord>,
@@ -117,7 +118,7 @@ pub struct Build<'a> {
     pub interrupted: Arc<AtomicBool>,
     /// The disk image while it exists.
     pub image: Option<Image>,
-    pub outputs: Vec<PathBuf>,
+    pub outputs: Vec<(OutputType, PathBuf)>,
     pub summary: Option<Summary>,
 }
 

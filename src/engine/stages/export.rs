@@ -54,7 +54,7 @@ pub fn write(b: &mut Build<'_>, t: OutputType) -> Result<(), Failure> {
         }
     }
     write_checksums(b, t, &dest)?;
-    b.outputs.push(dest);
+    b.outputs.push((t, dest));
     Ok(())
 }
 
@@ -129,7 +129,7 @@ pub fn manifest(b: &mut Build<'_>) -> Result<(), Failure> {
     let value = serde_json::json!({
         "elements": b.plan.elements.iter().map(|e| &e.name).collect::<Vec<_>>(),
         "request": b.plan.request,
-        "outputs": b.outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
+        "outputs": b.outputs.iter().map(|(_, o)| o.display().to_string()).collect::<Vec<_>>(),
         "scripts": b.records,
         "drift": drift,
     });
