@@ -87,9 +87,7 @@ pub fn preflight(b: &mut Build<'_>) -> Result<(), Failure> {
 
 /// A build on disk needs 2 GiB free in `tmp`.
 fn disk_space(tmp: &Path) -> Result<(), Failure> {
-    let stat = nix::sys::statvfs::statvfs(tmp)
-        .map_err(|e| anyhow!("checking free space in {}: {e}", tmp.display()))?;
-    let free = stat.blocks_available() * stat.fragment_size();
+    let free = sys::fs::free_bytes(tmp)?;
     let need = 2 * 1024 * 1024 * 1024u64;
     if free < need {
         return Err(Failure::preflight(format!(
