@@ -252,7 +252,7 @@ fn describe_phase(p: Phase, opts: &Options, plan: &Plan) -> String {
     } else {
         names.join(", ")
     };
-    let regex = if opts.run_parts.as_str() == "^[0-9A-Za-z_-]+$" {
+    let regex = if opts.run_parts.is_default() {
         String::new()
     } else {
         format!(

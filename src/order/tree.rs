@@ -43,6 +43,12 @@ impl NameFilter {
         }
     }
 
+    /// Whether this is dib-run-parts' default (no `RUN_PARTS_REGEX`).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        self.regex.is_none()
+    }
+
     /// The expression in force, for messages.
     #[must_use]
     pub fn as_str(&self) -> &str {
