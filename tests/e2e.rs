@@ -959,7 +959,8 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
         dibkit()
             .args(["build", "--builtins"])
             .arg(&elements)
-            .args(["debian-minimal", "vm", "-o"])
+            // Uncompressed: the test binary's qcow2 writer is a debug build.
+            .args(["debian-minimal", "vm", "-u", "-o"])
             .arg(&out)
             .env("TMPDIR", tmp.path())
             .env("PATH", path)
