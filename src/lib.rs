@@ -1,6 +1,7 @@
 //! dibkit: tools for diskimage-builder element authors.
 //!
-//! - [`element`]: the element model and discovery (the only reader of element files);
+//! - [`element`]: the element model and discovery (how `order`, `deps`, `packages` and `build`
+//!   read elements; `lint` reads its targets through `lint::walk`, keeping bytes and modes);
 //! - [`deps`]: dependency expansion, as dib's element-info does it but deterministic;
 //! - [`order`]: the hooks-tree and dib-run-parts simulation that yields the execution plan;
 //! - [`lint`]: the linter (rules, suppressions, fixes, output formats);
@@ -10,7 +11,8 @@
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
 //! - [`error`]: the one failure type and its exit statuses;
-//! - [`cli`]: the command line, the only place that writes to the terminal.
+//! - [`cli`]: the command line, the only place that writes to the terminal (the engine
+//!   reports progress as events, `lint` renders findings to strings).
 
 pub mod blockdev;
 pub mod boot;

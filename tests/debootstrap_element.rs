@@ -81,7 +81,8 @@ impl Setup {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut cmd = Command::new(self.dir.join("hooks/root.d/10-debootstrap"));
-        cmd.env_clear()
+        cmd.current_dir(&self.dir)
+            .env_clear()
             .env("PATH", path)
             .env("HOME", &self.dir)
             .env("TARGET_ROOT", &root)

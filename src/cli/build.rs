@@ -1,7 +1,7 @@
-//! `dibkit build`: a real chroot build of the elements, exported as a root filesystem tar or
-//! a disk image. This is the edge where the arguments and every environment variable the
-//! build honours are resolved into `engine::Options`; the engine's step list is then printed
-//! (`--dry-run`) or run, with progress drawn by `progress.rs`.
+//! `dibkit build`: a real chroot build of the elements, written as disk images (qcow2, raw,
+//! vhd) and/or a root filesystem tar. This is the edge where the arguments and every
+//! environment variable the build honours are resolved into `engine::Options`; the engine's
+//! step list is then printed (`--dry-run`) or run, with progress drawn by `progress.rs`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(required = true, value_name = "ELEMENT")]
     pub elements: Vec<String>,
 
-    /// Output name, without extension (`-o rootfs` writes rootfs.tar).
+    /// Output name, without extension (`-o vm` writes vm.qcow2, `-o rootfs -t tar` rootfs.tar).
     #[arg(short = 'o', value_name = "NAME", default_value = "image")]
     pub output: PathBuf,
 

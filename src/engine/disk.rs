@@ -21,7 +21,7 @@ use super::cmd;
 use super::ledger::{Ledger, Owner};
 use super::options::DiskOptions;
 
-/// Where the configuration comes from, as dib chooses it (§6.5): `DIB_BLOCK_DEVICE_CONFIG`
+/// Where the configuration comes from, as dib's `block_device_create_config_file` chooses it: `DIB_BLOCK_DEVICE_CONFIG`
 /// (`file://PATH` or inline YAML), else the first element (in name order; dib uses bash's
 /// hash order) with `block-device-<ARCH>.yaml` or `block-device-default.yaml`, else the
 /// plain filesystem fallback. `from_env` is `DIB_BLOCK_DEVICE_CONFIG`. Returns
@@ -74,7 +74,7 @@ pub fn load_config(origin: &str, text: &str, legacy: &Legacy) -> Result<Config> 
     })
 }
 
-/// Image size in bytes, as dib computes it (§8.2).
+/// Image size in bytes, as disk-image-create computes it (in KiB, from the tree's `du`).
 pub fn image_size(tree: &Path, disk: &DiskOptions, plan: &Plan) -> Result<u64> {
     let mut kib: u64 = if let Some(g) = disk.size_gib {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
