@@ -149,7 +149,7 @@ fn attempt(
     let _ = child.wait();
     let seconds = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&console).replace('\r', "");
-    let tail = crate::build::last_lines(&text, 20);
+    let tail = crate::error::last_lines(&text, 20);
     Ok(result.map(|booted| Outcome {
         booted,
         seconds,

@@ -11,16 +11,18 @@
 //! - [`yaml`], [`shell`]: the YAML and shell readers shared by lint, packages, blockdev and `new`;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
-//! - [`build`]: the chroot build engine (root only);
-//! - [`cli`]: the command line. It writes the output; besides it only the build's progress
-//!   line does (`lint` renders findings to strings, the library never prints).
+//! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
+//! - [`error`]: the one failure type and its exit statuses;
+//! - [`cli`]: the command line, the only place that writes to the terminal (the engine
+//!   reports progress as events, `lint` renders findings to strings).
 
 pub mod blockdev;
 pub mod boot;
-pub mod build;
 pub mod cli;
 pub mod deps;
 pub mod element;
+pub mod engine;
+pub mod error;
 pub mod lint;
 pub mod order;
 pub mod packages;

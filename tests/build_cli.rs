@@ -268,3 +268,17 @@ fn boot_reports_an_image_that_does_not_boot() {
     assert!(stderr.contains("did not reach"), "{stderr}");
     assert!(tmp.path().join("blank.raw.boot.log").is_file());
 }
+
+/// `RUN_PARTS_REGEX` decides which hooks each phase runs, so a bad one stops the build before
+/// anything runs, in one line.
+#[test]
+fn bad_run_parts_regex_is_a_usage_error() {
+    dibkit()
+        .args(["build", "--dry-run", "debian-minimal", "-t", "tar"])
+        .env("RUN_PARTS_REGEX", "(")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "error: RUN_PARTS_REGEX `(` is not a valid regular expression: unclosed group\n",
+        ));
+}

@@ -50,7 +50,7 @@ fn symlink_from_one_element_never_redirects_another_elements_files() {
     );
     let (lib, plan) = plan_for(&lib_dir, &["os", "a", "b"], &Builtins::None);
     let hooks = tmp.path().join("hooks");
-    let err = dibkit::build::hooks::assemble(&lib, &plan, &hooks).unwrap_err();
+    let err = dibkit::engine::hooks::assemble(&lib, &plan, &hooks).unwrap_err();
     assert!(
         format!("{err:#}").contains("refusing to merge a directory through it"),
         "{err:#}"
@@ -78,7 +78,7 @@ fn a_file_replaces_an_earlier_elements_symlink_instead_of_writing_through_it() {
     write(&lib_dir.join("b/static/etc/conf"), "from b\n", 0o644);
     let (lib, plan) = plan_for(&lib_dir, &["os", "a", "b"], &Builtins::None);
     let hooks = tmp.path().join("hooks");
-    dibkit::build::hooks::assemble(&lib, &plan, &hooks).unwrap();
+    dibkit::engine::hooks::assemble(&lib, &plan, &hooks).unwrap();
     assert_eq!(fs::read_to_string(&victim).unwrap(), "original\n");
     assert_eq!(
         fs::read_to_string(hooks.join("static/etc/conf")).unwrap(),
@@ -97,7 +97,7 @@ fn builtin_set_assembles_with_modes_and_runner() {
         &Builtins::Embedded,
     );
     let hooks = tmp.path().join("hooks");
-    dibkit::build::hooks::assemble(&lib, &plan, &hooks).unwrap();
+    dibkit::engine::hooks::assemble(&lib, &plan, &hooks).unwrap();
     for phase in &plan.phases {
         for s in &phase.scripts {
             let p = hooks.join(phase.phase.dir()).join(&s.name);
@@ -120,6 +120,6 @@ fn builtin_set_assembles_with_modes_and_runner() {
     assert!(hooks.join("dibkit-run-parts").is_file());
     assert!(hooks.join("bin/install-packages").is_file());
     let builtins = tmp.path().join("builtin");
-    dibkit::build::hooks::materialize_builtins(&lib, &plan, &builtins).unwrap();
+    dibkit::engine::hooks::materialize_builtins(&lib, &plan, &builtins).unwrap();
     assert!(builtins.join("debian-minimal/README.rst").is_file());
 }

@@ -850,3 +850,135 @@ fn local_index_tree_equals_plain_debootstrap() {
         String::from_utf8_lossy(&diff.stderr)
     );
 }
+
+/// The steps a build runs are the steps `--dry-run` lists: each step's line in the log is the
+/// dry run's line for it, in the same order, none missing and none added.
+/// See: issue 17 ("a staged build you can read").
+#[test]
+fn the_build_runs_the_steps_the_dry_run_lists() {
+    let Some(_serial) = enabled("the_build_runs_the_steps_the_dry_run_lists") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("steps");
+    let command = |dry_run: bool| {
+        let mut cmd = dibkit();
+        cmd.args(["build", "debian-minimal", "-t", "tar", "-p", "less", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEBIAN_KERNEL", "none");
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        cmd
+    };
+    let dry = command(true).output().unwrap();
+    assert!(dry.status.success(), "{dry:?}");
+    let dry = String::from_utf8_lossy(&dry.stdout).into_owned();
+    let listed: Vec<&str> = dry
+        .lines()
+        .skip_while(|l| !l.starts_with("build steps (tar)"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  - "))
+        .map(|l| &l[4..])
+        .collect();
+    assert!(listed.len() > 20, "{dry}");
+    built(&mut command(false), &out);
+    let log = std::fs::read_to_string(out.with_extension("log")).unwrap();
+    let ran: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("dibkit step: "))
+        .collect();
+    assert_eq!(ran, listed);
+    assert!(
+        tar_list(&out.with_extension("tar"))
+            .iter()
+            .any(|f| f == "./usr/bin/less"),
+        "-p less was not installed"
+    );
+    assert_nothing_left(tmp.path());
+}
+
+/// A sudo stand-in for upstream's hooks (the machine has no sudo; we are root already): `-E`
+/// keeps the environment, otherwise it is reset as sudo's env_reset does.
+const SUDO_SHIM: &str = r#"#!/bin/bash
+keep=
+while [[ $# -gt 0 && $1 == -* ]]; do
+    case $1 in
+        --) shift; break ;;
+        -E | --preserve-env) keep=1; shift ;;
+        -u | -g | -C | -D) shift 2 ;;
+        *) shift ;;
+    esac
+done
+[[ -n $keep ]] && exec "$@"
+exec env -i PATH="$PATH" HOME=/root TERM="${TERM:-dumb}" LOGNAME=root USER=root SHELL=/bin/bash "$@"
+"#;
+
+/// Upstream dib's own `debian-minimal vm`, its elements given with `--builtins`: dibkit
+/// exports that directory on `ELEMENTS_PATH` after the user's entries, as dib does, so
+/// upstream's package-installs finds every element's packages (`locales` among them, which
+/// install.d then configures) and the image boots. Needs the oracle (tests/oracle/setup).
+/// See: issue 17, item 9.
+#[test]
+fn upstream_debian_minimal_vm_with_builtins_boots() {
+    let Some(_serial) = enabled("upstream_debian_minimal_vm_with_builtins_boots") else {
+        return;
+    };
+    let upstream = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/upstream");
+    let elements = upstream.join("src/diskimage_builder/elements");
+    let python = upstream.join("venv/bin/python");
+    if !elements.is_dir() || !python.is_file() {
+        assert!(
+            std::env::var("DIBKIT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+            "the upstream oracle must be installed (tests/oracle/setup)"
+        );
+        eprintln!("skipping: the upstream oracle is not installed (tests/oracle/setup)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let shim = tmp.path().join("shim");
+    std::fs::create_dir(&shim).unwrap();
+    std::fs::write(shim.join("sudo"), SUDO_SHIM).unwrap();
+    std::fs::set_permissions(
+        shim.join("sudo"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // Upstream points apt at a separate security host; use the main mirror's -security
+    // sibling, the mirror being debootstrap's own default (read from its script).
+    let debootstrap = std::fs::read_to_string("/usr/sbin/debootstrap").unwrap();
+    let mirror = debootstrap
+        .lines()
+        .find_map(|l| l.strip_prefix("DEF_MIRROR=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("debootstrap names its default mirror");
+    let security = format!("{}/debian-security", &mirror[..mirror.rfind('/').unwrap()]);
+    let path = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tmp.path().join("upstream");
+    let before = loop_devices();
+    built(
+        dibkit()
+            .args(["build", "--builtins"])
+            .arg(&elements)
+            // Uncompressed: the test binary's qcow2 writer is a debug build.
+            .args(["debian-minimal", "vm", "-u", "-o"])
+            .arg(&out)
+            .env("TMPDIR", tmp.path())
+            .env("PATH", path)
+            .env("DIB_PYTHON_EXEC", &python)
+            .env("DIB_RELEASE", "bookworm")
+            .env("DIB_DEBIAN_SECURITY_MIRROR", security)
+            .env("DIB_DEBOOTSTRAP_CACHE", "1"),
+        &out,
+    );
+    let log = std::fs::read_to_string(out.with_extension("log")).unwrap();
+    assert!(!log.contains("locales is not installed"), "{log}");
+    assert_eq!(loop_devices(), before, "a loop device was left attached");
+    assert_nothing_left(tmp.path());
+    assert_boots(&out.with_extension("qcow2"), &[]);
+}

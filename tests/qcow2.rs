@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use dibkit::build::{disk, qcow2};
+use dibkit::engine::{disk, qcow2};
 
 const MIB: u64 = 1 << 20;
 const MIB_LEN: usize = 1 << 20;

@@ -1,12 +1,20 @@
 //! `dibkit build`: a real chroot build of the elements, written as disk images (qcow2, raw,
-//! vhd) and/or a root filesystem tar.
+//! vhd) and/or a root filesystem tar. This is the edge where the arguments and every
+//! environment variable the build honours are resolved into `engine::Options`; the engine's
+//! step list is then printed (`--dry-run`) or run, with progress drawn by `progress.rs`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use super::Failure;
+use super::progress::Progress;
 use super::request::RequestArgs;
-use crate::build::{self, Options};
+use crate::blockdev::config::Legacy;
+use crate::element::discover::{Builtins, Library};
+use crate::engine::{self, DiskOptions, Options, OutputType};
+use crate::error::exit;
+use crate::order::plan::Plan;
+use crate::order::tree::NameFilter;
 
 #[derive(Debug, clap::Args)]
 #[command(help_expected = true)]
@@ -124,21 +132,10 @@ fn tmpfs_setting(args: &Args) -> Result<Option<u64>, Failure> {
 
 /// The disk layout `--dry-run` shows: where the configuration comes from and its nodes in
 /// creation order.
-fn disk_layout(
-    lib: &crate::element::discover::Library,
-    plan: &crate::order::plan::Plan,
-    opts: &Options,
-) -> Result<String, Failure> {
+fn disk_layout(disk: &DiskOptions) -> String {
     use std::fmt::Write as _;
-    let (origin, text) = build::disk::select_config(lib, plan, &opts.arch)
-        .map_err(|e| Failure::usage(format!("{e:#}"), None))?;
-    let config = build::disk::load_config(&origin, &text).map_err(|e| Failure {
-        code: 1,
-        message: format!("{e:#}"),
-        notes: Vec::new(),
-        hint: Some("fix the block-device configuration".to_owned()),
-    })?;
-    let mut s = format!("\ndisk layout from {origin}\n");
+    let config = &disk.config;
+    let mut s = format!("\ndisk layout from {}\n", disk.origin);
     for n in config.order() {
         let what = match &n.kind {
             crate::blockdev::config::Kind::LocalLoop { .. } => {
@@ -178,34 +175,118 @@ fn disk_layout(
         config.fstab().replace('\n', "\n    ")
     );
     s.push('\n');
-    Ok(s)
+    s
 }
 
-/// Runs `dibkit build`.
-pub fn run(args: &Args) -> Result<u8, Failure> {
-    let (lib, entries, plan) = args.request.plan(&args.elements)?;
+/// A variable of the caller's environment, when set and not empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A number from the environment; a value that is not one is a usage error.
+fn number<T: std::str::FromStr>(name: &str, what: &str) -> Result<Option<T>, Failure> {
+    var(name)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                Failure::usage(
+                    format!("{name} is `{v}`, not {what}"),
+                    Some(format!("set it to {what}, or unset it")),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The block-device configuration and the settings that size the image, as dib picks them.
+fn disk_options(
+    args: &Args,
+    lib: &Library,
+    plan: &Plan,
+    arch: &str,
+) -> Result<DiskOptions, Failure> {
+    let from_env = std::env::var("DIB_BLOCK_DEVICE_CONFIG").ok();
+    let (origin, text) = engine::disk::select_config(lib, plan, arch, from_env.as_deref())
+        .map_err(|e| Failure::usage(format!("{e:#}"), None))?;
+    let legacy = Legacy {
+        fs_type: var("FS_TYPE").unwrap_or_else(|| "ext4".to_owned()),
+        root_label: var("ROOT_LABEL"),
+        mkfs_options: None,
+    };
+    let config = engine::disk::load_config(&origin, &text, &legacy).map_err(|e| {
+        Failure::new(
+            exit::REJECTED,
+            format!("{e:#}"),
+            Some("fix the block-device configuration".to_owned()),
+        )
+    })?;
+    Ok(DiskOptions {
+        origin,
+        config,
+        fs_type: legacy.fs_type,
+        size_gib: args.image_size,
+        extra_size_mib: number("DIB_IMAGE_EXTRA_SIZE", "a number of MiB")?,
+        journal_mib: number("DIB_JOURNAL_SIZE", "a whole number of MiB")?.unwrap_or(64),
+    })
+}
+
+/// Everything the build needs, from the arguments and the environment.
+fn options(
+    args: &Args,
+    lib: &Library,
+    entries: &[String],
+    plan: &Plan,
+) -> Result<Options, Failure> {
+    let types = args
+        .types
+        .iter()
+        .map(|t| t.parse::<OutputType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::preflight(e.to_string()))?;
     let arch = args.request.arch();
-    if plan.is_fatal() {
-        let problems: Vec<String> = plan
-            .problems
-            .iter()
-            .filter(|p| p.severity == crate::order::plan::Severity::Error)
-            .map(|p| p.message.clone())
-            .collect();
-        return Err(Failure {
-            code: 1,
-            message: problems.join("; "),
-            notes: Vec::new(),
-            hint: Some(
-                "`dibkit order` shows the plan; `dibkit lint --elements ...` explains each problem"
-                    .to_owned(),
+    let wants_disk = types.iter().any(|t| t.is_disk());
+    let disk = if wants_disk {
+        Some(disk_options(args, lib, plan, &arch)?)
+    } else {
+        None
+    };
+    let library = match args.request.builtins() {
+        Builtins::Embedded => engine::Library::Embedded,
+        Builtins::None => engine::Library::None,
+        // Hooks run elsewhere than here: the exported path must be absolute.
+        Builtins::Dir(d) => engine::Library::Dir(std::path::absolute(&d).unwrap_or(d)),
+    };
+    let regex = var("RUN_PARTS_REGEX");
+    let run_parts = NameFilter::new(regex.as_deref()).map_err(|e| {
+        // regex's message draws a caret under the expression; its last line says why.
+        let text = e.to_string();
+        let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ");
+        Failure::usage(
+            format!(
+                "RUN_PARTS_REGEX `{}` is not a valid regular expression: {why}",
+                regex.as_deref().unwrap_or_default()
             ),
+            Some("dib-run-parts matches hook names with `grep -E`; unset it for the default ^[0-9A-Za-z_-]+$".to_owned()),
+        )
+    })?;
+    let output = args.output.clone();
+    let log = args.logfile.clone().unwrap_or_else(|| {
+        let mut p = output.clone().into_os_string();
+        p.push(".log");
+        PathBuf::from(p)
+    });
+    let image_cache = args
+        .image_cache
+        .clone()
+        .or_else(|| std::env::var_os("DIB_IMAGE_CACHE").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+                .join(".cache/image-create")
         });
-    }
-    let opts = Options {
+    Ok(Options {
         elements: args.elements.clone(),
-        output: args.output.clone(),
-        types: args.types.clone(),
+        output,
+        types,
         arch,
         debug_trace: u32::from(args.trace)
             + std::env::var("DIB_DEBUG_TRACE")
@@ -213,9 +294,23 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         packages: args.packages.clone(),
-        offline: args.offline,
-        image_cache: args.image_cache.clone(),
-        logfile: args.logfile.clone(),
+        offline: if args.offline {
+            "1".to_owned()
+        } else {
+            std::env::var("DIB_OFFLINE").unwrap_or_default()
+        },
+        dib_env: {
+            let mut vars: Vec<(String, String)> = std::env::vars()
+                .filter(|(k, _)| k.starts_with("DIB_"))
+                .collect();
+            vars.sort();
+            vars
+        },
+        default_install_type: std::env::var("DIB_DEFAULT_INSTALLTYPE")
+            .unwrap_or_else(|_| "source".to_owned()),
+        image_cache,
+        tmp_dir: std::env::var_os("TMP_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
+        log,
         checksum: args.checksum,
         compress: !args.uncompressed,
         qemu_img_options: args
@@ -226,15 +321,90 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         keep_on_error: args.keep_on_error,
         tmpfs: tmpfs_setting(args)?,
         force: args.force,
-        verbose: args.verbose,
-        image_size: args.image_size,
-    };
+        elements_path: entries.to_vec(),
+        library,
+        run_parts,
+        disk,
+    })
+}
+
+/// Prints the timing table, drift notes and what was written.
+fn report(summary: &engine::Summary) {
+    let mut err = std::io::stderr().lock();
+    let mut text = format!(
+        "\n{:<16} {:<40} {:<22} {:>7}\n",
+        "phase", "script", "element", "seconds"
+    );
+    let mut total = 0.0;
+    let mut phases: Vec<(String, f64, usize)> = Vec::new();
+    for r in &summary.records {
+        total += r.seconds;
+        text.push_str(&format!(
+            "{:<16} {:<40} {:<22} {:>7.1}\n",
+            r.phase, r.script, r.element, r.seconds
+        ));
+        match phases.last_mut() {
+            Some((p, secs, n)) if *p == r.phase => {
+                *secs += r.seconds;
+                *n += 1;
+            }
+            _ => phases.push((r.phase.clone(), r.seconds, 1)),
+        }
+    }
+    text.push_str(&format!(
+        "\n{:<16} {:>8} {:>8}\n",
+        "phase", "scripts", "seconds"
+    ));
+    for (p, secs, n) in &phases {
+        text.push_str(&format!("{p:<16} {n:>8} {secs:>8.1}\n"));
+    }
+    text.push_str(&format!(
+        "{:<16} {:>8} {total:>8.1}\n",
+        "total",
+        summary.records.len()
+    ));
+    for d in &summary.drift {
+        text.push_str(&format!("note: {d}\n"));
+    }
+    for (_, o) in &summary.outputs {
+        text.push_str(&format!("wrote {}\n", o.display()));
+    }
+    text.push_str(&format!(
+        "manifest {}, log {}\n",
+        summary.manifest.display(),
+        summary.log.display()
+    ));
+    // The build is done; a closed stderr loses only the report.
+    err.write_all(text.as_bytes()).ok();
+}
+
+/// Runs `dibkit build`.
+pub fn run(args: &Args) -> Result<u8, Failure> {
+    let (lib, entries, plan) = args.request.plan(&args.elements)?;
+    if plan.is_fatal() {
+        let problems: Vec<String> = plan
+            .problems
+            .iter()
+            .filter(|p| p.severity == crate::order::plan::Severity::Error)
+            .map(|p| p.message.clone())
+            .collect();
+        return Err(Failure::new(
+            exit::REJECTED,
+            problems.join("; "),
+            Some(
+                "`dibkit order` shows the plan; `dibkit lint --elements ...` explains each problem"
+                    .to_owned(),
+            ),
+        ));
+    }
+    let opts = options(args, &lib, &entries, &plan)?;
+    let steps = engine::steps(&opts);
     if args.dry_run {
         let mut text = crate::order::render::table(&plan, None);
         text.push('\n');
-        text.push_str(&build::dry_run(&plan, &opts));
-        if opts.wants_disk() {
-            text.push_str(&disk_layout(&lib, &plan, &opts)?);
+        text.push_str(&engine::render(&steps, &opts, &plan));
+        if let Some(disk) = &opts.disk {
+            text.push_str(&disk_layout(disk));
         }
         anstream::AutoStream::auto(std::io::stdout())
             .lock()
@@ -242,120 +412,30 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             .map_err(|e| Failure::usage(format!("writing output: {e}"), None))?;
         return Ok(0);
     }
-    let log = opts.log_path();
-    match build::run(opts, &lib, plan, &entries) {
-        Ok(summary) => {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(
-                err,
-                "\n{:<16} {:<40} {:<22} {:>7}",
-                "phase", "script", "element", "seconds"
-            );
-            let mut total = 0.0;
-            let mut phases: Vec<(String, f64, usize)> = Vec::new();
-            for r in &summary.records {
-                total += r.seconds;
-                let _ = writeln!(
-                    err,
-                    "{:<16} {:<40} {:<22} {:>7.1}",
-                    r.phase, r.script, r.element, r.seconds
-                );
-                match phases.last_mut() {
-                    Some((p, secs, n)) if *p == r.phase => {
-                        *secs += r.seconds;
-                        *n += 1;
-                    }
-                    _ => phases.push((r.phase.clone(), r.seconds, 1)),
-                }
-            }
-            let _ = writeln!(err, "\n{:<16} {:>8} {:>8}", "phase", "scripts", "seconds");
-            for (p, secs, n) in &phases {
-                let _ = writeln!(err, "{p:<16} {n:>8} {secs:>8.1}");
-            }
-            let _ = writeln!(
-                err,
-                "{:<16} {:>8} {total:>8.1}",
-                "total",
-                summary.records.len()
-            );
-            for d in &summary.drift {
-                let _ = writeln!(err, "note: {d}");
-            }
-            for o in &summary.outputs {
-                let _ = writeln!(err, "wrote {}", o.display());
-            }
-            let _ = writeln!(
-                err,
-                "manifest {}, log {}",
-                summary.manifest.display(),
-                summary.log.display()
-            );
-            drop(err);
-            if args.boot_test {
-                let image = summary
-                    .outputs
-                    .iter()
-                    .find(|o| o.extension().is_some_and(|e| e != "tar"))
-                    .ok_or_else(|| {
-                        Failure::usage(
-                            "--boot-test needs a disk image type (-t qcow2, raw or vhd)",
-                            None,
-                        )
-                    })?;
-                return super::boot::run(&super::boot::Args {
-                    image: image.clone(),
-                    uefi: false,
-                    timeout: 600,
-                    expect: "login: ?$|login:".to_owned(),
-                    memory: 1024,
-                    log: None,
-                    accel: "auto".to_owned(),
-                });
-            }
-            Ok(0)
-        }
-        Err(failed) => {
-            let build::Failed { failure: e, kept } = *failed;
-            let code = e.exit_code();
-            let mut notes = Vec::new();
-            if let Some(dir) = &kept {
-                notes.push(format!(
-                    "kept the build directory {} (--keep-on-error); unmounted",
-                    dir.display()
-                ));
-            }
-            let message = match &e {
-                build::Failure::Hook {
-                    phase,
-                    script,
-                    element,
-                    path,
-                    status,
-                    tail,
-                } => {
-                    notes.push(format!("script {}", path.display()));
-                    if !tail.is_empty() {
-                        notes.push(format!(
-                            "last lines of its output:\n    {}",
-                            tail.join("\n    ")
-                        ));
-                    }
-                    format!(
-                        "{phase}/{script} from element `{element}` failed with exit status {status}"
-                    )
-                }
-                other => format!("{other:#}"),
-            };
-            let hint = match &e {
-                build::Failure::Preflight(_) => None,
-                _ => Some(format!("the full log is {}", log.display())),
-            };
-            Err(Failure {
-                code,
-                message,
-                notes,
-                hint,
-            })
-        }
+    let mut progress = Progress::new(args.verbose);
+    let summary = engine::run(opts, &lib, plan, &steps, &mut progress)?;
+    drop(progress);
+    report(&summary);
+    if args.boot_test {
+        let image = summary
+            .outputs
+            .iter()
+            .find_map(|(t, o)| t.is_disk().then_some(o))
+            .ok_or_else(|| {
+                Failure::usage(
+                    "--boot-test needs a disk image type (-t qcow2, raw or vhd)",
+                    None,
+                )
+            })?;
+        return super::boot::run(&super::boot::Args {
+            image: image.clone(),
+            uefi: false,
+            timeout: 600,
+            expect: "login: ?$|login:".to_owned(),
+            memory: 1024,
+            log: None,
+            accel: "auto".to_owned(),
+        });
     }
+    Ok(0)
 }

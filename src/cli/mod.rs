@@ -13,6 +13,7 @@ pub mod lint;
 pub mod new;
 pub mod order;
 pub mod packages;
+pub mod progress;
 pub mod request;
 
 /// Tools for diskimage-builder element authors.
@@ -79,26 +80,7 @@ impl Color {
     }
 }
 
-/// A failure the user must see: one line, a hint, and the exit status.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-    pub notes: Vec<String>,
-    pub hint: Option<String>,
-}
-
-impl Failure {
-    /// A usage, configuration or I/O error (exit status 2).
-    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-            notes: Vec::new(),
-            hint,
-        }
-    }
-}
+pub use crate::error::Failure;
 
 /// Runs the parsed command line and returns the process exit status.
 #[must_use]

@@ -5,3 +5,4 @@ pub mod plan;
 pub mod render;
 pub mod simulate;
 pub mod sort;
+pub mod tree;

@@ -343,7 +343,10 @@ fn tie_problems(phase: &str, scripts: &[PlanScript], problems: &mut Vec<Problem>
     }
 }
 
-type Verdict = Result<(), (SkipReason, String)>;
+/// Why an entry is not run or sourced: a reason code and the reason in words.
+pub(crate) type Reason = (SkipReason, String);
+
+pub(crate) type Verdict = Result<(), Reason>;
 
 /// What a hooks-tree entry resolves to, following symlinks as they resolve once copied.
 fn resolve_entry(
@@ -442,7 +445,23 @@ fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<
             "dib copies hooks with `ls`, which never lists dotfiles".to_owned(),
         ));
     }
-    match resolve_entry(merged, dir, c, chroot)? {
+    judge_hook(
+        name,
+        resolve_entry(merged, dir, c, chroot),
+        &run_parts_name_ok,
+    )
+}
+
+/// Whether dib-run-parts runs a hook called `name` that resolves to `resolved`: an
+/// executable file (or a symlink to one) whose name passes `name_ok` (its `RUN_PARTS_REGEX`).
+/// The plan judges each element's entry with it, and the build the hooks tree as it is when
+/// a phase starts (`tree.rs`).
+pub(crate) fn judge_hook(
+    name: &str,
+    resolved: Result<Resolved, Reason>,
+    name_ok: &dyn Fn(&str) -> bool,
+) -> Verdict {
+    match resolved? {
         Resolved::Dir => {
             return Err((
                 SkipReason::Directory,
@@ -460,7 +479,7 @@ fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<
         }
         Resolved::File { executable: true } => {}
     }
-    if !run_parts_name_ok(name) {
+    if !name_ok(name) {
         let why = if name.contains('.') {
             "the name has a dot"
         } else {
@@ -484,7 +503,13 @@ fn classify_env(merged: &Merged<'_>, c: &Contribution<'_>) -> Verdict {
     }
     // environment.d is sourced both outside and inside the chroot; judge it from the hooks
     // tree as seen outside.
-    match resolve_entry(merged, "environment.d", c, false)? {
+    judge_env(name, resolve_entry(merged, "environment.d", c, false))
+}
+
+/// Whether dib-run-parts sources an environment.d entry called `name` that resolves to
+/// `resolved`: a file (or a symlink to one) named `[0-9A-Za-z_.-]+`.
+pub(crate) fn judge_env(name: &str, resolved: Result<Resolved, Reason>) -> Verdict {
+    match resolved? {
         Resolved::File { .. } => {}
         Resolved::Dir => {
             return Err((

@@ -1,6 +1,6 @@
-//! Mounts owned by a stack that unmounts them in reverse order, retrying while busy, and a
-//! sweep that removes anything still mounted below the build directory (elements may mount
-//! things themselves, as dib's do).
+//! Mount system calls: mount, bind, unmount (retrying while busy), and a sweep that removes
+//! anything still mounted below the build directory (elements may mount things themselves,
+//! as dib's do). The engine's ledger records what it mounted.
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -9,81 +9,53 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-/// Mounts made by this build, newest last.
-#[derive(Debug, Default)]
-pub struct MountStack {
-    mounts: Vec<PathBuf>,
+/// Mounts a filesystem of `fstype` (`proc`, `sysfs`, `devpts`) on `target`.
+pub fn filesystem(fstype: &str, target: &Path, data: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+    mount(
+        Some(fstype),
+        target,
+        Some(fstype),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        data,
+    )
+    .with_context(|| format!("mounting {fstype} on {}", target.display()))
 }
 
-impl MountStack {
-    fn push(&mut self, target: &Path) {
-        self.mounts.push(target.to_path_buf());
-    }
-
-    /// Mounts a filesystem of `fstype` (`proc`, `sysfs`, `devpts`) on `target`.
-    pub fn fs(&mut self, fstype: &str, target: &Path, data: Option<&str>) -> Result<()> {
-        std::fs::create_dir_all(target)
-            .with_context(|| format!("creating {}", target.display()))?;
-        mount(
-            Some(fstype),
-            target,
-            Some(fstype),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            data,
-        )
-        .with_context(|| format!("mounting {fstype} on {}", target.display()))?;
-        self.push(target);
-        Ok(())
-    }
-
-    /// Bind-mounts `source` on `target`, read-only if asked.
-    pub fn bind(&mut self, source: &Path, target: &Path, read_only: bool) -> Result<()> {
-        std::fs::create_dir_all(target)
-            .with_context(|| format!("creating {}", target.display()))?;
-        mount(
-            Some(source),
+/// Bind-mounts `source` on `target`, read-only if asked. When the mount is made but cannot
+/// be made read-only, it is undone before the error returns.
+pub fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
+    std::fs::create_dir_all(target).with_context(|| format!("creating {}", target.display()))?;
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mounting {} on {}", source.display(), target.display()))?;
+    make_private(target);
+    if read_only {
+        let remount = mount(
+            None::<&str>,
             target,
             None::<&str>,
-            MsFlags::MS_BIND,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None::<&str>,
         )
-        .with_context(|| format!("bind-mounting {} on {}", source.display(), target.display()))?;
-        self.push(target);
-        make_private(target);
-        if read_only {
-            mount(
-                None::<&str>,
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .with_context(|| format!("making {} read-only", target.display()))?;
+        .with_context(|| format!("making {} read-only", target.display()));
+        if let Err(e) = remount {
+            return Err(match unmount(target) {
+                Ok(()) => e,
+                Err(u) => e.context(format!("{u:#}")),
+            });
         }
-        Ok(())
     }
-
-    /// Unmounts everything, newest first.
-    pub fn close(&mut self) -> Result<()> {
-        let mut first_error = None;
-        while let Some(target) = self.mounts.pop() {
-            if let Err(e) = unmount(&target) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
+    Ok(())
 }
 
-impl Drop for MountStack {
-    fn drop(&mut self) {
-        let _ = self.close();
-    }
-}
-
-/// Mounts a tmpfs on `dir` (mode 0700), private to this mount namespace. Not on a
-/// [`MountStack`]: it holds everything else, and [`sweep`] of the build directory releases it
-/// last.
+/// Mounts a tmpfs on `dir` (mode 0700), private to this mount namespace. Not in the
+/// ledger: it holds everything else, and [`sweep`] of the build directory releases it last.
 pub fn tmpfs(dir: &Path) -> Result<()> {
     mount(
         Some("tmpfs"),
@@ -99,13 +71,15 @@ pub fn tmpfs(dir: &Path) -> Result<()> {
 
 /// Keeps the mount on `target` out of the host's shared propagation group (best effort).
 fn make_private(target: &Path) {
-    let _ = mount(
+    // Best effort: a mount that stays shared still works, it only propagates.
+    mount(
         None::<&str>,
         target,
         None::<&str>,
         MsFlags::MS_PRIVATE,
         None::<&str>,
-    );
+    )
+    .ok();
 }
 
 /// Unmounts `target`, retrying while it is busy, then detaching it lazily.

@@ -23,3 +23,14 @@ pub fn chroot(cmd: &mut Command, root: &Path) {
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// Sends SIGTERM to process group `pgid` (a phase runner started in its own group), so an
+/// interrupt reaches every process of the hook. A group already gone is fine.
+pub fn terminate_group(pgid: u32) {
+    let Ok(raw) = i32::try_from(pgid) else { return };
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(raw),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .ok();
+}

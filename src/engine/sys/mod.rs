@@ -2,5 +2,6 @@
 //! owned by guards that undo it in reverse order, on success, error or interruption.
 #![allow(unsafe_code)]
 
+pub mod fs;
 pub mod mount;
 pub mod proc;

@@ -231,24 +231,13 @@ fn refcount_clusters(first: u64) -> (u64, u64) {
 /// The indices of the clusters that hold data, from the file's extents (`SEEK_DATA`); every
 /// cluster where the file system cannot say.
 fn data_clusters(file: &File, size: u64) -> Vec<u64> {
-    use nix::unistd::{Whence, lseek};
     let all = || (0..size.div_ceil(CLUSTER)).collect();
     let mut clusters: Vec<u64> = Vec::new();
     let mut offset = 0_u64;
     while offset < size {
-        let Ok(at) = i64::try_from(offset) else {
-            return all();
-        };
-        let start = match lseek(file, at, Whence::SeekData) {
-            Ok(start) => start.unsigned_abs(),
-            Err(nix::errno::Errno::ENXIO) => break, // only a hole is left
-            Err(_) => return all(),
-        };
-        let Ok(from) = i64::try_from(start) else {
-            return all();
-        };
-        let end = match lseek(file, from, Whence::SeekHole) {
-            Ok(end) => end.unsigned_abs().min(size),
+        let (start, end) = match super::sys::fs::data_extent(file, offset) {
+            Ok(Some((start, end))) => (start, end.min(size)),
+            Ok(None) => break, // only a hole is left
             Err(_) => return all(),
         };
         if end <= start {

@@ -1,16 +1,19 @@
-//! What the user sees while a build runs: on a terminal an indicatif spinner line (phase,
-//! script, element, elapsed), plain lines otherwise; the timing table is printed by the CLI.
+//! What the user sees while a build runs: the engine's progress events drawn on stderr, on
+//! a terminal as an indicatif spinner line (phase, script, element, elapsed), plain lines
+//! otherwise. The timing table is printed by `build.rs`.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::engine::{Event, Sink};
+
 /// Progress reporting on stderr.
 pub struct Progress {
     bar: Option<ProgressBar>,
     start: Instant,
-    pub verbose: bool,
+    verbose: bool,
 }
 
 impl Progress {
@@ -40,13 +43,14 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                // A closed stderr loses progress, not the build.
+                writeln!(std::io::stderr().lock(), "{text}").ok();
             }
         }
     }
 
     /// A build step that is not a script (mounting, exporting).
-    pub fn step(&self, text: &str) {
+    fn step(&self, text: &str) {
         self.line(&format!("{} {text}", self.elapsed()));
         if let Some(bar) = &self.bar {
             bar.set_message(text.to_owned());
@@ -54,7 +58,7 @@ impl Progress {
     }
 
     /// A script starts.
-    pub fn script(&self, phase: &str, index: usize, total: usize, name: &str, element: &str) {
+    fn script(&self, phase: &str, index: usize, total: usize, name: &str, element: &str) {
         let text = format!("{phase} [{index}/{total}] {name} ({element})");
         match &self.bar {
             Some(bar) => {
@@ -68,23 +72,41 @@ impl Progress {
     }
 
     /// Output of a script (shown only with --verbose).
-    pub fn output(&self, line: &str) {
+    fn output(&self, line: &str) {
         if self.verbose {
             self.line(&format!("    {line}"));
         }
     }
 
     /// A transient status on the spinner line (nothing on a plain stream).
-    pub fn status(&self, text: &str) {
+    fn status(&self, text: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(text.to_owned());
         }
     }
 
     /// Clears the spinner line (before the summary or an error).
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.set_message(String::new());
+        }
+    }
+}
+
+impl Sink for Progress {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Step(text) => self.step(text),
+            Event::Script {
+                phase,
+                index,
+                total,
+                name,
+                element,
+            } => self.script(phase, index, total, name, element),
+            Event::Output(line) => self.output(line),
+            Event::Status(text) => self.status(text),
+            Event::PhaseEnd => self.finish(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The environment hooks see, as disk-image-create and `run_in_target` set it: everything
-//! outside the chroot, a cleared environment plus an allow-list inside it.
+//! outside the chroot, a cleared environment plus an allow-list inside it. Settings come
+//! from the resolved options; the caller's environment is read only to pass it on to hooks.
 
 use std::collections::BTreeMap;
 
 use crate::order::plan::Plan;
 
-use super::Paths;
+use super::context::Paths;
+use super::options::Options;
 
 /// Variables handed into the chroot besides dib's own: `DIB_*` and proxies.
 fn passes_into_chroot(key: &str) -> bool {
@@ -26,7 +28,7 @@ const DIE: &str = "() {  local rc=$?; echo \"ERROR: $*\" >&2; if [ \"$rc\" -eq 0
 pub fn dib_vars(
     plan: &Plan,
     paths: &Paths,
-    opts: &super::Options,
+    opts: &Options,
     element_paths: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
@@ -36,21 +38,14 @@ pub fn dib_vars(
     v.insert("IMAGE_NAME".into(), opts.output.display().to_string());
     v.insert(
         "IMAGE_TYPE".into(),
-        opts.types.first().cloned().unwrap_or_else(|| "tar".into()),
+        opts.types.first().map_or("tar", |t| t.name()).to_owned(),
     );
     v.insert("DIB_DEBUG_TRACE".into(), opts.debug_trace.to_string());
     v.insert(
         "DIB_IMAGE_CACHE".into(),
-        paths.image_cache.display().to_string(),
+        opts.image_cache.display().to_string(),
     );
-    v.insert(
-        "DIB_OFFLINE".into(),
-        if opts.offline {
-            "1".into()
-        } else {
-            std::env::var("DIB_OFFLINE").unwrap_or_default()
-        },
-    );
+    v.insert("DIB_OFFLINE".into(), opts.offline.clone());
     v.insert(
         "DIB_CHECKSUM".into(),
         if opts.checksum {
@@ -61,9 +56,12 @@ pub fn dib_vars(
     );
     v.insert(
         "DIB_DEFAULT_INSTALLTYPE".into(),
-        std::env::var("DIB_DEFAULT_INSTALLTYPE").unwrap_or_else(|_| "source".into()),
+        opts.default_install_type.clone(),
     );
-    v.insert("ELEMENTS_PATH".into(), paths.elements_path.clone());
+    v.insert(
+        "ELEMENTS_PATH".into(),
+        opts.exported_elements_path(&paths.builtin_dir),
+    );
     let names: Vec<&str> = plan.elements.iter().map(|e| e.name.as_str()).collect();
     v.insert("IMAGE_ELEMENT".into(), names.join(" "));
     let mut yaml = String::new();
@@ -79,12 +77,31 @@ pub fn dib_vars(
     v.insert("TMP_HOOKS_PATH".into(), paths.hooks.display().to_string());
     v.insert("TMP_MOUNT_PATH".into(), paths.mnt.display().to_string());
     v.insert("DIB_ARGS".into(), opts.elements.join(" "));
+    v.insert("DIB_ENV".into(), declare_p(&opts.dib_env));
     v.insert("DEBIAN_FRONTEND".into(), "noninteractive".into());
     // The package-installs and pkg-map elements call back into dibkit on the host.
     if let Ok(exe) = std::env::current_exe() {
         v.insert("DIBKIT".into(), exe.display().to_string());
     }
     v
+}
+
+/// `declare -p` of exported variables, as bash prints them: `declare -x NAME="VALUE"` with
+/// `"`, `\`, `$` and `` ` `` escaped, one per line (dib's `DIB_ENV`).
+#[must_use]
+pub fn declare_p(vars: &[(String, String)]) -> String {
+    let mut lines = Vec::new();
+    for (name, value) in vars {
+        let mut quoted = String::new();
+        for c in value.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                quoted.push('\\');
+            }
+            quoted.push(c);
+        }
+        lines.push(format!("declare -x {name}=\"{quoted}\""));
+    }
+    lines.join("\n")
 }
 
 /// Environment for hooks run on the host: the caller's, dib's variables, and dib's exported
@@ -124,4 +141,19 @@ pub fn inside(vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
     );
     env.insert("HOME".into(), "/root".into());
     env.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn declare_p_quotes_as_bash_does() {
+        let vars = vec![
+            ("DIB_A".to_owned(), "plain".to_owned()),
+            ("DIB_B".to_owned(), r#"a "b" $c `d` \e"#.to_owned()),
+        ];
+        assert_eq!(
+            super::declare_p(&vars),
+            "declare -x DIB_A=\"plain\"\ndeclare -x DIB_B=\"a \\\"b\\\" \\$c \\`d\\` \\\\e\""
+        );
+    }
 }

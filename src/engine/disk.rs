@@ -5,7 +5,7 @@
 //! on every path out.
 
 use std::fs;
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -17,38 +17,29 @@ use crate::blockdev::layout;
 use crate::element::discover::{self, Library};
 use crate::order::plan::Plan;
 
-use super::sys::mount::{self, MountStack};
-
-/// Output types written from the disk image (with qemu-img's format name).
-pub const DISK_TYPES: &[(&str, &str)] = &[("qcow2", "qcow2"), ("raw", "raw"), ("vhd", "vpc")];
-
-/// Runs a host tool; a failure carries the command line and its stderr.
-pub fn run(cmd: &mut Command) -> Result<String> {
-    let shown = format!("{cmd:?}").replace('"', "");
-    let out = cmd.output().with_context(|| format!("running {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use super::cmd;
+use super::ledger::{Ledger, Owner};
+use super::options::DiskOptions;
 
 /// Where the configuration comes from, as dib's `block_device_create_config_file` chooses it: `DIB_BLOCK_DEVICE_CONFIG`
 /// (`file://PATH` or inline YAML), else the first element (in name order; dib uses bash's
 /// hash order) with `block-device-<ARCH>.yaml` or `block-device-default.yaml`, else the
-/// plain filesystem fallback. Returns `(origin, text)`.
-pub fn select_config(lib: &Library, plan: &Plan, arch: &str) -> Result<(String, String)> {
-    if let Ok(v) = std::env::var("DIB_BLOCK_DEVICE_CONFIG") {
+/// plain filesystem fallback. `from_env` is `DIB_BLOCK_DEVICE_CONFIG`. Returns
+/// `(origin, text)`.
+pub fn select_config(
+    lib: &Library,
+    plan: &Plan,
+    arch: &str,
+    from_env: Option<&str>,
+) -> Result<(String, String)> {
+    if let Some(v) = from_env {
         if let Some(path) = v.strip_prefix("file://") {
             let text = fs::read_to_string(path)
                 .with_context(|| format!("DIB_BLOCK_DEVICE_CONFIG: reading {path}"))?;
             return Ok((path.to_owned(), text));
         }
         if !v.is_empty() {
-            return Ok(("DIB_BLOCK_DEVICE_CONFIG".to_owned(), v));
+            return Ok(("DIB_BLOCK_DEVICE_CONFIG".to_owned(), v.to_owned()));
         }
     }
     let arch_file = if "ppc64le ppc64el".contains(arch) && !arch.is_empty() {
@@ -75,65 +66,40 @@ pub fn select_config(lib: &Library, plan: &Plan, arch: &str) -> Result<(String, 
     ))
 }
 
-/// Parses the selected configuration with the legacy parameters from the environment.
-pub fn load_config(origin: &str, text: &str) -> Result<Config> {
-    let legacy = Legacy {
-        fs_type: std::env::var("FS_TYPE")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "ext4".to_owned()),
-        root_label: std::env::var("ROOT_LABEL").ok().filter(|v| !v.is_empty()),
-        mkfs_options: None,
-    };
-    parse_with(text, &legacy).map_err(|e| match e.line {
+/// Parses the selected configuration with the legacy parameters (`FS_TYPE`, `ROOT_LABEL`).
+pub fn load_config(origin: &str, text: &str, legacy: &Legacy) -> Result<Config> {
+    parse_with(text, legacy).map_err(|e| match e.line {
         Some(l) => anyhow!("{origin}:{l}: {}", e.message),
         None => anyhow!("{origin}: {}", e.message),
     })
 }
 
 /// Image size in bytes, as disk-image-create computes it (in KiB, from the tree's `du`).
-pub fn image_size(
-    tree: &Path,
-    config: &Config,
-    plan: &Plan,
-    explicit_gib: Option<f64>,
-) -> Result<u64> {
-    let mut kib: u64 = if let Some(g) = explicit_gib {
+pub fn image_size(tree: &Path, disk: &DiskOptions, plan: &Plan) -> Result<u64> {
+    let mut kib: u64 = if let Some(g) = disk.size_gib {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let v = (g * 1_048_576.0) as u64;
         v
     } else {
-        let out = run(Command::new("du").args(["-a", "-c", "-x", "-k"]).arg(tree))?;
+        let out = cmd::run(Command::new("du").args(["-a", "-c", "-x", "-k"]).arg(tree))?;
         let total: u64 = out
             .lines()
             .last()
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| anyhow!("cannot read du's total for {}", tree.display()))?;
-        match std::env::var("DIB_IMAGE_EXTRA_SIZE")
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-        {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        match disk.extra_size_mib {
             Some(extra_mib) => total + (extra_mib * 1024.0) as u64,
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
             None => (total as f64 / 0.6) as u64,
         }
     };
-    if explicit_gib.is_none() && config.root_fstype().as_deref() == Some("ext4") {
-        let journal: u64 = std::env::var("DIB_JOURNAL_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(64);
-        kib += journal * 1024;
+    if disk.size_gib.is_none() && disk.config.root_fstype().as_deref() == Some("ext4") {
+        kib += disk.journal_mib * 1024;
     }
     if plan
         .elements
@@ -145,17 +111,39 @@ pub fn image_size(
     Ok(kib.div_ceil(64) * 64 * 1024)
 }
 
-/// A created image: the loop device, its partition devices by node name, mounts.
+/// How [`image_size`] sizes the image, in words (for the dry run).
+#[must_use]
+pub fn size_description(disk: &DiskOptions, plan: &Plan) -> String {
+    let mut s = match (disk.size_gib, disk.extra_size_mib) {
+        (Some(g), _) => format!("{g} GiB (--image-size)"),
+        (None, Some(extra)) => {
+            format!("the tree's size plus {extra} MiB (DIB_IMAGE_EXTRA_SIZE)")
+        }
+        (None, None) => "the tree's size / 0.6 (DIB_IMAGE_EXTRA_SIZE unset)".to_owned(),
+    };
+    if disk.size_gib.is_none() && disk.config.root_fstype().as_deref() == Some("ext4") {
+        s.push_str(&format!(
+            " + {} MiB ext4 journal (DIB_JOURNAL_SIZE)",
+            disk.journal_mib
+        ));
+    }
+    if plan
+        .elements
+        .iter()
+        .any(|e| e.name.contains("block-device-efi"))
+    {
+        s.push_str(" + 525 MiB for the ESP");
+    }
+    s
+}
+
+/// A created image: its file, the block device of each node, and the FAT filesystems left
+/// to fill. Its loop device and mounts are in the build's [`Ledger`] (owner [`Owner::Image`]).
 #[derive(Debug, Default)]
 pub struct Image {
     pub raw: PathBuf,
-    pub loop_dev: Option<String>,
-    partx: bool,
     /// Block device of each node (`image0`, partitions, mkfs nodes).
     pub devices: Vec<(String, String)>,
-    pub mounts: MountStack,
-    /// Mount points in mount order, for unmounting.
-    mounted: Vec<PathBuf>,
     /// FAT filesystems the host cannot mount: `(directory in the tree, device)`. The
     /// directory is an ordinary one during finalise; [`Image::fill_fat`] copies it in.
     pub fat_staged: Vec<(PathBuf, String)>,
@@ -184,12 +172,6 @@ impl Image {
         s
     }
 
-    /// Whether `path` is one of the image's own mounted filesystems.
-    #[must_use]
-    pub fn owns_mount(&self, path: &Path) -> bool {
-        self.mounted.iter().any(|m| m == path)
-    }
-
     /// Copies each staged FAT directory into its filesystem with mtools and empties the
     /// directory, so the mount point in the root filesystem is bare as on a mounted image.
     ///
@@ -206,11 +188,13 @@ impl Image {
             if names.is_empty() {
                 continue;
             }
-            run(Command::new("mcopy")
-                .env("MTOOLS_SKIP_CHECK", "1")
-                .args(["-s", "-p", "-Q", "-i", &dev])
-                .args(&names)
-                .arg("::/"))
+            cmd::run(
+                Command::new("mcopy")
+                    .env("MTOOLS_SKIP_CHECK", "1")
+                    .args(["-s", "-p", "-Q", "-i", &dev])
+                    .args(&names)
+                    .arg("::/"),
+            )
             .with_context(|| {
                 format!("copying {} into the FAT filesystem on {dev}", dir.display())
             })?;
@@ -225,51 +209,17 @@ impl Image {
         }
         Ok(())
     }
-
-    /// Discards the free blocks of every mounted filesystem, as dib does before unmounting:
-    /// the loop device punches holes in the image file, so files deleted during the build
-    /// (apt lists and caches, /tmp) leave zeros, which the conversion skips, instead of stale
-    /// data it would store. Best effort: a filesystem that cannot be trimmed is left as is.
-    pub fn trim(&self) {
-        // Blocks freed in the running journal transaction are not free for discard yet.
-        let _ = Command::new("sync").status();
-        for m in self.mounted.iter().rev() {
-            let _ = Command::new("fstrim")
-                .arg(m)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-
-    /// Unmounts filesystems (reverse mount order), removes partition devices, detaches the
-    /// loop device. Safe to call twice.
-    pub fn release(&mut self) -> Result<()> {
-        let mut first: Option<anyhow::Error> = None;
-        let _ = Command::new("sync").status();
-        while let Some(m) = self.mounted.pop() {
-            if let Err(e) = mount::unmount(&m) {
-                first.get_or_insert(e);
-            }
-        }
-        if let Err(e) = self.mounts.close() {
-            first.get_or_insert(e);
-        }
-        if let Some(dev) = self.loop_dev.take() {
-            if self.partx {
-                let _ = Command::new("partx").args(["-d", &dev]).output();
-            }
-            if let Err(e) = run(Command::new("losetup").args(["-d", &dev])) {
-                first.get_or_insert(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
-    }
 }
 
-impl Drop for Image {
-    fn drop(&mut self) {
-        let _ = self.release();
+/// Discards the free blocks of every filesystem of the image, as dib does before unmounting:
+/// the loop device punches holes in the image file, so files deleted during the build (apt
+/// lists and caches, /tmp) leave zeros, which the conversion skips, instead of stale data it
+/// would store. Best effort: a filesystem that cannot be trimmed is left as is (and logged).
+pub fn trim(ledger: &Ledger, log: &mut dyn Write) {
+    // Blocks freed in the running journal transaction are not free for discard yet.
+    cmd::best_effort(&mut Command::new("sync"), log);
+    for m in ledger.mounts(Owner::Image).iter().rev() {
+        cmd::best_effort(Command::new("fstrim").arg(m), log);
     }
 }
 
@@ -281,6 +231,8 @@ pub fn create(
     size: u64,
     mnt: &Path,
     image: &mut Image,
+    ledger: &mut Ledger,
+    log: &mut dyn Write,
 ) -> Result<()> {
     for node in config.order() {
         match &node.kind {
@@ -299,17 +251,26 @@ pub fn create(
                 f.set_len(own.unwrap_or(size))
                     .with_context(|| format!("sizing {}", raw.display()))?;
                 drop(f);
-                let dev = run(Command::new("losetup")
-                    .args(["--show", "-f", "--sector-size", &block_size.to_string()])
-                    .arg(&raw))?
+                let dev = cmd::run(
+                    Command::new("losetup")
+                        .args(["--show", "-f", "--sector-size", &block_size.to_string()])
+                        .arg(&raw),
+                )?
                 .trim()
                 .to_owned();
+                ledger.attached(Owner::Image, &dev);
                 if node.name == "image0" {
                     image.raw.clone_from(&raw);
                 }
-                image.loop_dev = Some(dev.clone());
                 image.devices.push((node.name.clone(), dev.clone()));
-                partition(config, node.name.as_str(), own.unwrap_or(size), &dev, image)?;
+                partition(
+                    config,
+                    node.name.as_str(),
+                    own.unwrap_or(size),
+                    &dev,
+                    image,
+                    ledger,
+                )?;
             }
             // Partitions are made with their table, under the loop device; fstab lines are
             // written with the tree.
@@ -340,18 +301,20 @@ pub fn create(
                 }
                 let target = mnt.join(mount_point.trim_start_matches('/'));
                 fs::create_dir_all(&target)?;
-                if is_fat(&fstype) && !kernel_has("vfat") {
+                if is_fat(&fstype) && !kernel_has("vfat", log) {
                     // Many build hosts (containers, minimal kernels) cannot mount FAT: the
                     // mount point stays a directory and mtools fills the filesystem after
                     // cleanup.d.
                     image.fat_staged.push((target, dev));
                     continue;
                 }
-                run(Command::new("mount")
-                    .args(["-t", &fstype, &dev])
-                    .arg(&target))
+                cmd::run(
+                    Command::new("mount")
+                        .args(["-t", &fstype, &dev])
+                        .arg(&target),
+                )
                 .with_context(|| format!("mount `{}`", node.name))?;
-                image.mounted.push(target);
+                ledger.mounted(Owner::Image, &target);
             }
         }
     }
@@ -364,7 +327,7 @@ pub(crate) fn is_fat(fstype: &str) -> bool {
 }
 
 /// Whether the running kernel can mount `fstype` (loaded or loadable).
-fn kernel_has(fstype: &str) -> bool {
+fn kernel_has(fstype: &str, log: &mut dyn Write) -> bool {
     let listed = |fs: &str| {
         fs::read_to_string("/proc/filesystems")
             .is_ok_and(|t| t.lines().any(|l| l.split_whitespace().last() == Some(fs)))
@@ -372,11 +335,8 @@ fn kernel_has(fstype: &str) -> bool {
     if listed(fstype) {
         return true;
     }
-    let _ = Command::new("modprobe")
-        .args(["-q", fstype])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
+    // Not listed may still be loadable; if modprobe fails, the list says so.
+    cmd::best_effort(Command::new("modprobe").args(["-q", fstype]), log);
     listed(fstype)
 }
 
@@ -386,6 +346,7 @@ fn partition(
     size: u64,
     dev: &str,
     image: &mut Image,
+    ledger: &mut Ledger,
 ) -> Result<()> {
     for (index, table) in config.partitionings.iter().enumerate() {
         if table.base != loop_name {
@@ -396,8 +357,8 @@ fn partition(
         let script = sfdisk_script(config, index, &placed);
         write_table(dev, &script)?;
         // No device-mapper here: partx adds /dev/loopNpK nodes.
-        run(Command::new("partx").args(["-a", dev]))?;
-        image.partx = true;
+        cmd::run(Command::new("partx").args(["-a", dev]))?;
+        ledger.partitioned(dev);
         for p in &placed {
             let node_dev = format!("{dev}p{}", p.number);
             for _ in 0..50 {
@@ -458,26 +419,12 @@ fn sfdisk_script(config: &Config, index: usize, placed: &[layout::Placed]) -> St
 
 /// Writes a partition table with sfdisk onto a device or an image file.
 fn write_table(dev: &str, script: &str) -> Result<()> {
-    let mut child = Command::new("sfdisk")
-        .args(["--no-reread", "--no-tell-kernel", "-q", dev])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running sfdisk")?;
-    child
-        .stdin
-        .take()
-        .context("sfdisk stdin")?
-        .write_all(script.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "sfdisk on {dev} failed: {}\n{script}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    cmd::run_with_input(
+        Command::new("sfdisk").args(["--no-reread", "--no-tell-kernel", "-q", dev]),
+        script.as_bytes(),
+    )
+    .with_context(|| format!("partitioning {dev} with:\n{script}"))
+    .map(|_| ())
 }
 
 /// sgdisk's 4-hex codes as sfdisk GUIDs.
@@ -528,7 +475,7 @@ fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &st
         }
     }
     cmd.arg(dev);
-    run(&mut cmd).map(|_| ())
+    cmd::run(&mut cmd).map(|_| ())
 }
 
 /// `qemu-img convert` options for an output `format`: qcow2 is compressed unless `compress`
@@ -600,10 +547,11 @@ pub fn convert(
         cmd.arg("convert")
             .args(convert_args(format, compress, options));
         cmd.arg(raw).arg(&partial);
-        run(&mut cmd).map(|_| ())
+        cmd::run(&mut cmd).map(|_| ())
     };
     if let Err(e) = written {
-        let _ = fs::remove_file(&partial);
+        // The partial file may not exist yet; the error that matters is the conversion's.
+        fs::remove_file(&partial).ok();
         return Err(e);
     }
     fs::rename(&partial, dest).with_context(|| format!("renaming into {}", dest.display()))
@@ -645,7 +593,7 @@ mod tests {
         let img = dir.path().join("disk.raw");
         fs::File::create(&img).unwrap().set_len(1024 << 20).unwrap();
         write_table(img.to_str().unwrap(), &sfdisk_script(&c, 0, &placed)).unwrap();
-        let dump = run(Command::new("sfdisk").arg("--json").arg(&img)).unwrap();
+        let dump = cmd::run(Command::new("sfdisk").arg("--json").arg(&img)).unwrap();
         let json: serde_json::Value = serde_json::from_str(&dump).unwrap();
         let parts: Vec<(String, u64, String)> = json["partitiontable"]["partitions"]
             .as_array()
