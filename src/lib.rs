@@ -9,12 +9,14 @@
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`build`]: the chroot build engine (root only);
+//! - [`debootstrap`]: the debootstrap element's local index and cache key;
 //! - [`cli`]: the command line, the only place that writes to the terminal.
 
 pub mod blockdev;
 pub mod boot;
 pub mod build;
 pub mod cli;
+pub mod debootstrap;
 pub mod deps;
 pub mod element;
 pub mod lint;

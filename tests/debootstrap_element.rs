@@ -83,6 +83,8 @@ impl Setup {
         let mut cmd = Command::new(self.dir.join("hooks/root.d/10-debootstrap"));
         cmd.env_clear()
             .env("PATH", path)
+            // The element's logic is dibkit's (`dibkit debootstrap`, `dibkit run-hook`).
+            .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))
             .env("HOME", &self.dir)
             .env("TARGET_ROOT", &root)
             .env("TMP_BUILD_DIR", root.with_extension("build"))

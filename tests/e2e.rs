@@ -797,6 +797,7 @@ fn local_index_tree_equals_plain_debootstrap() {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&build).unwrap();
         let out = Command::new(script)
+            .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))
             .env("TARGET_ROOT", &root)
             .env("TMP_BUILD_DIR", &build)
             .env("TMP_HOOKS_PATH", tmp.path())

@@ -2,6 +2,7 @@
 //! and when dib would, and exports the root filesystem. It executes the same [`Plan`] that
 //! `dibkit order` prints. Stages, top to bottom, are in [`run`].
 
+pub mod calls;
 pub mod disk;
 pub mod env;
 pub mod hooks;
@@ -167,6 +168,8 @@ pub struct Build {
     pub env_inside: Vec<(String, String)>,
     pub mounts: MountStack,
     pub records: Vec<ScriptRecord>,
+    /// Scripts run (or skipped) by other scripts through `dibkit run-hook`.
+    pub calls: Vec<calls::CallRecord>,
     pub progress: Progress,
     pub log: File,
     pub interrupted: Arc<AtomicBool>,
@@ -408,6 +411,7 @@ pub fn run(
         env_inside: Vec::new(),
         mounts: MountStack::default(),
         records: Vec::new(),
+        calls: Vec::new(),
         progress: Progress::new(opts.verbose),
         log,
         interrupted,
@@ -792,7 +796,8 @@ fn export(b: &mut Build) -> Result<Vec<PathBuf>, Failure> {
 }
 
 /// Scripts the plan expected that did not run, and scripts that ran but were not planned
-/// (hooks added during the build, e.g. by install-types).
+/// (hooks added during the build, e.g. by install-types); the same for the scripts that
+/// scripts run themselves (see [`calls::drift`]).
 fn drift(b: &Build) -> Vec<String> {
     let mut out = Vec::new();
     for p in &b.plan.phases {
@@ -819,6 +824,12 @@ fn drift(b: &Build) -> Vec<String> {
             out.push(format!("ran but not planned: {}/{}", r.phase, r.script));
         }
     }
+    let ran: Vec<(String, String)> = b
+        .records
+        .iter()
+        .map(|r| (r.phase.clone(), r.script.clone()))
+        .collect();
+    out.extend(calls::drift(&b.plan, &ran, &b.calls));
     out
 }
 
@@ -829,6 +840,7 @@ fn write_manifest(b: &Build, outputs: &[PathBuf], drift: &[String]) -> Result<Pa
         "request": b.plan.request,
         "outputs": outputs.iter().map(|o| o.display().to_string()).collect::<Vec<_>>(),
         "scripts": b.records,
+        "calls": b.calls,
         "drift": drift,
     });
     fs::write(&path, format!("{value:#}\n"))

@@ -71,6 +71,8 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
             if *target_root {
                 cmd.env("TARGET_ROOT", &b.paths.mnt);
             }
+            // Where `dibkit run-hook` records the scripts a hook runs itself.
+            cmd.env("DIBKIT_STATUS_FILE", &status);
             (cmd, status)
         }
         Where::Chroot => {
@@ -80,7 +82,8 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
                 .arg(format!("/tmp/in_target.d/{}", phase.dir))
                 .arg(&inner);
             cmd.env_clear()
-                .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
+                .envs(b.env_inside.iter().map(|(k, v)| (k, v)))
+                .env("DIBKIT_STATUS_FILE", &inner);
             sys::proc::chroot(&mut cmd, &b.paths.mnt);
             (cmd, b.paths.mnt.join(inner.trim_start_matches('/')))
         }
@@ -157,6 +160,11 @@ pub fn run(b: &mut Build, phase: Phase, place: &Where) -> Result<Vec<ScriptRecor
     };
     b.progress.finish();
     let records = read_status(b, phase.dir, &status_file);
+    let calls = super::calls::read(
+        &b.plan,
+        &fs::read_to_string(&status_file).unwrap_or_default(),
+    );
+    b.calls.extend(calls);
     let _ = fs::remove_file(&status_file);
     if interrupted {
         return Err(Failure::Interrupted);

@@ -71,6 +71,9 @@ pub struct PlanScript {
     /// For entries dib itself writes rather than an element.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
+    /// Other phase scripts this one runs itself (declared in an element's `hook-calls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<super::calls::PlanCall>,
 }
 
 /// The environment file disk-image-create writes into the hooks tree after `root.d`.
@@ -102,7 +105,7 @@ pub enum Severity {
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// A stable code: `duplicate-hook`, `unsafe-name`, `environment-empty`,
-    /// `environment-overwritten`, `absolute-symlink`, `order-tie`, `set-order`.
+    /// `environment-overwritten`, `absolute-symlink`, `order-tie`, `set-order`, `hook-calls`.
     pub kind: &'static str,
     pub severity: Severity,
     pub message: String,

@@ -211,9 +211,52 @@ fn phases_table(s: &mut String, plan: &Plan, only: Option<Phase>) {
                 pad(&script.name, w),
                 script.element
             );
+            let mut seen = vec![(phase.phase.to_owned(), script.name.clone())];
+            calls_tree(s, plan, &script.calls, 1, &mut seen);
         }
     }
     let _ = writeln!(s);
+}
+
+/// The scripts a script runs itself (its `hook-calls`), each under its caller, with the
+/// scripts they run in turn.
+fn calls_tree(
+    s: &mut String,
+    plan: &Plan,
+    calls: &[super::calls::PlanCall],
+    depth: usize,
+    seen: &mut Vec<(String, String)>,
+) {
+    for c in calls {
+        let indent = "  ".repeat(depth);
+        let _ = write!(
+            s,
+            "       {indent}{DIM}runs{DIM:#} {}/{}  {BLUE}{}{BLUE:#}",
+            c.phase, c.name, c.element
+        );
+        match &c.when {
+            Some(when) => {
+                let _ = writeln!(s, "  {DIM}when {when}{DIM:#}");
+            }
+            None => {
+                let _ = writeln!(s);
+            }
+        }
+        let key = (c.phase.clone(), c.name.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        let nested = plan
+            .phases
+            .iter()
+            .find(|p| p.phase == c.phase)
+            .and_then(|p| p.scripts.iter().find(|x| x.name == c.name))
+            .map(|x| x.calls.clone())
+            .unwrap_or_default();
+        seen.push(key);
+        calls_tree(s, plan, &nested, depth + 1, seen);
+        seen.pop();
+    }
 }
 
 /// The plan as pretty JSON; with `only`, just that phase in `phases`.
