@@ -364,6 +364,50 @@ mod tests {
         );
     }
 
+    /// The awk program the element's shell cut InRelease with before this module.
+    const SPLIT_AWK: &str = r#"
+        state == 0 { if ($0 == "-----BEGIN PGP SIGNED MESSAGE-----") state = 1; next }
+        state == 1 { if ($0 == "") state = 2; next }
+        state == 2 && $0 == "-----BEGIN PGP SIGNATURE-----" { print > sig; state = 3; next }
+        state == 2 { printf "%s%s", nl, $0 > rel; nl = "\n"; next }
+        state == 3 { print > sig; if ($0 == "-----END PGP SIGNATURE-----") exit }
+    "#;
+
+    /// Byte for byte what the shell's awk program made, over a real-looking InRelease and
+    /// edge cases (empty lines in the text, no final newline, text after the signature).
+    #[test]
+    fn inrelease_split_equals_the_former_awk_program() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inputs: [&[u8]; 4] = [
+            b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Debian\nSHA256:\n 0a 12 main/binary-amd64/Packages\n-----BEGIN PGP SIGNATURE-----\n\niQIz\n=abcd\n-----END PGP SIGNATURE-----\n",
+            b"x\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n\nA: 1\n\nB: 2 \n-----BEGIN PGP SIGNATURE-----\n-----END PGP SIGNATURE-----\nafter\n",
+            b"-----BEGIN PGP SIGNED MESSAGE-----\n\nA: 1\n-----BEGIN PGP SIGNATURE-----\nsig\n-----END PGP SIGNATURE-----",
+            b"-----BEGIN PGP SIGNED MESSAGE-----\n\n- escaped\r\nA: \xc3\xa9\n-----BEGIN PGP SIGNATURE-----\nsig\n-----END PGP SIGNATURE-----\n",
+        ];
+        for (i, input) in inputs.iter().enumerate() {
+            let file = tmp.path().join(format!("in{i}"));
+            let (rel, sig) = (
+                tmp.path().join(format!("rel{i}")),
+                tmp.path().join(format!("sig{i}")),
+            );
+            std::fs::write(&file, input).unwrap();
+            let status = std::process::Command::new("awk")
+                .env("LC_ALL", "C")
+                .arg("-v")
+                .arg(format!("rel={}", rel.display()))
+                .arg("-v")
+                .arg(format!("sig={}", sig.display()))
+                .arg(SPLIT_AWK)
+                .arg(&file)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let (r, s) = split_inrelease(input).unwrap();
+            assert_eq!(r, std::fs::read(&rel).unwrap(), "Release of input {i}");
+            assert_eq!(s, std::fs::read(&sig).unwrap(), "Release.gpg of input {i}");
+        }
+    }
+
     #[test]
     fn release_entries_come_from_the_sha256_list_only() {
         let rel = "Suite: stable\nCodename: bookworm\nComponents: main contrib\nMD5Sum:\n 00 1 main/binary-amd64/Packages\nSHA256:\n ab 12 main/binary-amd64/Packages\n cd 34 main/binary-amd64/Packages.gz\nOther: x\n";

@@ -87,6 +87,7 @@ pub static RULES: &[&Rule] = &[
     &rules::invalid_yaml::RULE,
     &rules::invalid_pkg_map_json::RULE,
     &rules::source_repository_newline::RULE,
+    &rules::invalid_hook_calls::RULE,
     &rules::not_executable::RULE,
     &rules::missing_set_e::RULE,
     &rules::missing_set_u::RULE,

@@ -20,6 +20,7 @@ pub(crate) mod executable_environment_file;
 pub(crate) mod export_command_substitution;
 pub(crate) mod hook_is_directory;
 pub(crate) mod hook_name_never_runs;
+pub(crate) mod invalid_hook_calls;
 pub(crate) mod invalid_pkg_map_json;
 pub(crate) mod invalid_suppression;
 pub(crate) mod invalid_yaml;
