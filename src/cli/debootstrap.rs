@@ -2,7 +2,6 @@
 //! package-installs calls `dibkit packages`): the local cut-down index, the `.deb` files to
 //! fetch, the cache key. Internal; the element's README describes what it does.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -25,9 +24,33 @@ pub enum Sub {
     /// Exit status: 0 made; 1 not usable (the reason on stderr: debootstrap then reads the
     /// mirror itself); 2 usage error.
     LocalIndex(LocalIndex),
-    /// Print `CACHE-NAME URL` for each package's `.deb` that the cache lacks, as debootstrap
-    /// picks them from the local mirror.
-    MissingDebs(MissingDebs),
+    /// Fetch into the cache each package's `.deb` that it lacks, as debootstrap picks them
+    /// from the local mirror.
+    ///
+    /// Exit status: 0 fetched; 1 a fetch failed (the reason on stderr); 2 usage error.
+    FetchDebs(MissingDebs),
+    /// After a run from the local mirror: give the tree the apt lists and sources.list
+    /// debootstrap leaves from the real mirror.
+    Finish {
+        /// The directory `local-index` worked in.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The tree.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The real mirror, as `local-index` printed it.
+        #[arg(long, value_name = "URL")]
+        mirror: String,
+        /// The release.
+        #[arg(long)]
+        release: String,
+        /// The Debian architecture.
+        #[arg(long)]
+        arch: String,
+        /// Space-separated components, as `local-index` printed them.
+        #[arg(long)]
+        components: String,
+    },
     /// Print the cache key of a prepared tree.
     CacheKey(CacheKey),
     /// Print the Debian architecture of a dib ARCH (`x86_64` → `amd64`, ...).
@@ -198,7 +221,24 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 }
             }
         }
-        Sub::MissingDebs(a) => {
+        Sub::Finish {
+            work,
+            root,
+            mirror,
+            release,
+            arch,
+            components,
+        } => {
+            let comps: Vec<String> = components.split_whitespace().map(str::to_owned).collect();
+            local::finish(work, root, mirror, release, arch, &comps).map_err(|e| {
+                Failure::usage(
+                    format!("copying the index into {}: {e}", root.display()),
+                    None,
+                )
+            })?;
+            Ok(0)
+        }
+        Sub::FetchDebs(a) => {
             let comps: Vec<String> = a.components.split_whitespace().map(str::to_owned).collect();
             let pkgs: Vec<&str> = a
                 .packages
@@ -220,12 +260,21 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                     Some("run `dibkit debootstrap local-index` first".to_owned()),
                 )
             })?;
-            let mut out = String::new();
-            for (name, url) in debs {
-                let _ = writeln!(out, "{name} {url}");
+            if debs.is_empty() {
+                return Ok(0);
             }
-            print!("{out}");
-            Ok(0)
+            println!(
+                "debootstrap: fetching {} packages into {}",
+                debs.len(),
+                a.cache.display()
+            );
+            match local::fetch_debs(&a.cache, &debs) {
+                Ok(()) => Ok(0),
+                Err(e) => {
+                    eprintln!("debootstrap: fetching packages failed: {e}");
+                    Ok(1)
+                }
+            }
         }
         Sub::Arch { arch } => {
             println!("{}", crate::debootstrap::debian_arch(arch));

@@ -356,9 +356,171 @@ pub fn missing_debs(
         .collect())
 }
 
+/// Fetches `(cache name, url)` pairs into `cache`, each file appearing there by an atomic
+/// rename (a concurrent build may be reading the cache): file URLs are copied, the others
+/// fetched by one `wget` over one kept-alive connection.
+///
+/// # Errors
+/// A file cannot be fetched or renamed; nothing partial is left in the cache.
+pub fn fetch_debs(cache: &Path, debs: &[(String, String)]) -> Result<(), Unusable> {
+    if debs.is_empty() {
+        return Ok(());
+    }
+    let stage = tempfile::Builder::new()
+        .prefix(".fetch.")
+        .tempdir_in(cache)
+        .map_err(|e| unusable(format!("staging in {}: {e}", cache.display())))?;
+    let file_name = |url: &str| url.rsplit('/').next().unwrap_or(url).to_owned();
+    if debs.iter().all(|(_, url)| url.starts_with("file://")) {
+        for (_, url) in debs {
+            fetch(url, &stage.path().join(file_name(url)))?;
+        }
+    } else {
+        let mut urls = String::new();
+        for (_, url) in debs {
+            urls.push_str(url);
+            urls.push('\n');
+        }
+        let list = stage.path().join(".urls");
+        write(&list, urls)?;
+        let status = Command::new("wget")
+            .args(["-q", "--tries=2", "--timeout=30", "-i"])
+            .arg(&list)
+            .arg("-P")
+            .arg(stage.path())
+            .status()
+            .map_err(|e| unusable(format!("running wget: {e}")))?;
+        if !status.success() {
+            return Err(unusable(format!("wget failed ({status})")));
+        }
+    }
+    for (name, url) in debs {
+        fs::rename(stage.path().join(file_name(url)), cache.join(name))
+            .map_err(|e| unusable(format!("moving {name} into {}: {e}", cache.display())))?;
+    }
+    Ok(())
+}
+
+/// debootstrap's name, in a tree's apt lists, for the file at `url`.
+#[must_use]
+pub fn list_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.replace('/', "_")
+}
+
+/// After a run from the local mirror in `work`: gives the tree in `root` what debootstrap
+/// leaves from the real mirror `base` (its Release files and indexes in the apt lists, the
+/// sources.list it writes) and no trace of the local one.
+///
+/// # Errors
+/// A file cannot be read or written.
+pub fn finish(
+    work: &Path,
+    root: &Path,
+    base: &str,
+    release: &str,
+    arch: &str,
+    components: &[String],
+) -> std::io::Result<()> {
+    let lists = root.join("var/lib/apt/lists");
+    let local = format!(
+        "{}_",
+        list_name(&format!("file://{}/mirror", work.display()))
+    );
+    for entry in fs::read_dir(&lists)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&local) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    let dists = format!("{base}/dists/{release}");
+    for f in ["InRelease", "Release", "Release.gpg"] {
+        fs::copy(
+            work.join("index").join(f),
+            lists.join(list_name(&format!("{dists}/{f}"))),
+        )?;
+    }
+    for comp in components {
+        fs::copy(
+            work.join("index").join(comp),
+            lists.join(list_name(&format!("{dists}/{comp}/binary-{arch}/Packages"))),
+        )?;
+    }
+    // debootstrap names an http(s) mirror in sources.list; for any other it names its
+    // default mirror only if it has that one's index: none, then.
+    let sources = if base.starts_with("http://") || base.starts_with("https://") {
+        format!("deb {base} {release} {}\n", components.join(" "))
+    } else {
+        String::new()
+    };
+    fs::write(root.join("etc/apt/sources.list"), sources)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_names_are_debootstraps() {
+        assert_eq!(
+            list_name("http://deb.example/debian/dists/bookworm/InRelease"),
+            "deb.example_debian_dists_bookworm_InRelease"
+        );
+        assert_eq!(
+            list_name("file:///srv/m/dists/x/Release"),
+            "_srv_m_dists_x_Release"
+        );
+    }
+
+    #[test]
+    fn finish_leaves_the_real_mirrors_lists_and_sources() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (work, root) = (tmp.path().join("work"), tmp.path().join("root"));
+        for f in ["InRelease", "Release", "Release.gpg", "main"] {
+            write(&work.join("index").join(f), f).unwrap();
+        }
+        let lists = root.join("var/lib/apt/lists");
+        let local = list_name(&format!(
+            "file://{}/mirror/dists/bookworm/Release",
+            work.display()
+        ));
+        write(&lists.join(&local), "local").unwrap();
+        write(&lists.join("lock"), "").unwrap();
+        fs::create_dir_all(root.join("etc/apt")).unwrap();
+        let comps = ["main".to_owned()];
+        finish(
+            &work,
+            &root,
+            "http://m.example/debian",
+            "bookworm",
+            "amd64",
+            &comps,
+        )
+        .unwrap();
+        let mut names: Vec<String> = fs::read_dir(&lists)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "lock",
+                "m.example_debian_dists_bookworm_InRelease",
+                "m.example_debian_dists_bookworm_Release",
+                "m.example_debian_dists_bookworm_Release.gpg",
+                "m.example_debian_dists_bookworm_main_binary-amd64_Packages",
+            ]
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("etc/apt/sources.list")).unwrap(),
+            "deb http://m.example/debian bookworm main\n"
+        );
+        finish(&work, &root, "file:///srv/m", "bookworm", "amd64", &comps).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("etc/apt/sources.list")).unwrap(),
+            ""
+        );
+    }
 
     #[test]
     fn gpgv_checks_release_with_the_keyring_as_debootstrap_does() {
@@ -417,6 +579,12 @@ mod tests {
         )
         .unwrap();
         write(&m.join("main/binary-amd64/Packages.gz"), &gz).unwrap();
+        for file in String::from_utf8_lossy(&packages)
+            .lines()
+            .filter_map(|l| l.strip_prefix("Filename: "))
+        {
+            write(&tmp.path().join("m").join(file), file).unwrap();
+        }
         let release = format!(
             "Suite: oldstable\nCodename: bookworm\nComponents: main contrib\nSHA256:\n {} {} main/binary-amd64/Packages.gz",
             super::super::key::sha256_hex(&gz),
@@ -481,6 +649,22 @@ mod tests {
                 .1
                 .ends_with("/m/pool/main/g/glibc/libc6_2.36-9_amd64.deb"),
             "{debs:?}"
+        );
+
+        fetch_debs(&cache, &debs).unwrap();
+        let mut names: Vec<String> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "base-files_12.4_amd64.deb",
+                "curl_7.88_amd64.deb",
+                "libc6_1%3a2.36-9_amd64.deb"
+            ],
+            "fetched under debootstrap's names, nothing staged left behind"
         );
 
         // A corrupt index is not used.
