@@ -1,5 +1,5 @@
 //! package-installs and pkg-map, as dib's package-installs-squash, package-installs-v2 and
-//! pkg-map evaluate them (spec §5): per phase, what is installed and removed, after the
+//! pkg-map evaluate them: per phase, what is installed and removed, after the
 //! `phase`, `uninstall`, `build-only`, `installtype`, `arch`, `not-arch`,
 //! `dib_python_version` and `when` rules and the elements' pkg-maps. Pure: callers read the
 //! files and supply the environment.

@@ -60,7 +60,20 @@ pub struct Spec {
     pub test_element: bool,
     /// Where the element goes (for the README's example `ELEMENTS_PATH`).
     pub elements_dir: String,
+    /// Only what the flags ask for (a README.rst at least). Otherwise the element is the
+    /// skeleton most elements have, which the flags shape: an install.d script unless
+    /// `phases` names others, and `package-installs` in element-deps with a
+    /// package-installs.yaml to fill in unless `packages` lists them.
+    pub minimal: bool,
 }
+
+/// The package-installs.yaml body of a skeleton without `--packages`: valid, empty (an empty
+/// or comment-only file crashes package-installs), and saying how to fill it in.
+const PACKAGES_TO_FILL_IN: &str = "# Replace {} with the packages to install, one key each, e.g.:
+#   curl:
+#   git:
+#     phase: pre-install.d
+{}";
 
 /// A file to write, relative to the new element's directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,14 +282,18 @@ pub fn files(spec: &Spec, templates: &BTreeMap<String, String>) -> Vec<File> {
         format!("debian-minimal {name}")
     };
     vars.insert("example_elements", example);
-    vars.insert(
-        "packages",
+    let fill_in_packages = !spec.minimal && spec.packages.is_empty();
+    let packages = if fill_in_packages {
+        PACKAGES_TO_FILL_IN.to_owned()
+    } else {
         spec.packages
             .iter()
             .map(|p| format!("{p}:"))
             .collect::<Vec<_>>()
-            .join("\n"),
-    );
+            .join("\n")
+    };
+    vars.insert("packages", packages);
+    let wants_packages = fill_in_packages || !spec.packages.is_empty();
 
     let mut out = vec![File {
         path: "README.rst".to_owned(),
@@ -284,7 +301,7 @@ pub fn files(spec: &Spec, templates: &BTreeMap<String, String>) -> Vec<File> {
         mode: 0o644,
     }];
     let mut deps: Vec<String> = spec.deps.clone();
-    if !spec.packages.is_empty() && !deps.iter().any(|d| d == "package-installs") {
+    if wants_packages && !deps.iter().any(|d| d == "package-installs") {
         deps.push("package-installs".to_owned());
     }
     deps.sort();
@@ -321,14 +338,20 @@ pub fn files(spec: &Spec, templates: &BTreeMap<String, String>) -> Vec<File> {
             mode: 0o644,
         });
     }
-    if !spec.packages.is_empty() {
+    if wants_packages {
         out.push(File {
             path: "package-installs.yaml".to_owned(),
             content: render(&t("package-installs.yaml"), &vars),
             mode: 0o644,
         });
     }
-    for phase in &spec.phases {
+    let default_phases: Vec<Phase> = Phase::find("install.d").into_iter().collect();
+    let phases = if spec.phases.is_empty() && !spec.minimal {
+        &default_phases
+    } else {
+        &spec.phases
+    };
+    for phase in phases {
         if spec.os && phase.dir == "root.d" {
             continue; // The OS skeleton already has its root.d script.
         }

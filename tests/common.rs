@@ -12,10 +12,13 @@ pub(crate) fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }
 
-/// `dibkit` with an environment that does not leak the caller's `ELEMENTS_PATH` or ARCH.
+/// `dibkit` with an environment that does not leak the caller's `ELEMENTS_PATH` or ARCH, run
+/// from cargo's scratch directory for tests so that nothing it writes by a relative path lands
+/// in the repository (tests that need another directory set their own `current_dir`).
 pub(crate) fn dibkit() -> Command {
     let mut cmd = Command::cargo_bin("dibkit").expect("binary built");
-    cmd.env_remove("ELEMENTS_PATH")
+    cmd.current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("ELEMENTS_PATH")
         .env_remove("ARCH")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("DIB_NO_TMPFS")

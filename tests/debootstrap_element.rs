@@ -81,7 +81,8 @@ impl Setup {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut cmd = Command::new(self.dir.join("hooks/root.d/10-debootstrap"));
-        cmd.env_clear()
+        cmd.current_dir(&self.dir)
+            .env_clear()
             .env("PATH", path)
             // The element's logic is dibkit's (`dibkit debootstrap`, `dibkit run-hook`).
             .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))

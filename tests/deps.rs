@@ -1,5 +1,5 @@
-//! Dependency expansion scenarios: upstream's own element-dependency tests (§11.1 of the
-//! spec) rebuilt as fixture trees, and the additional cases verified against element-info.
+//! Dependency expansion scenarios: upstream's own element-dependency tests
+//! (`diskimage_builder/tests/test_elementdeps.py`) rebuilt as fixture trees, and the additional cases verified against element-info.
 
 use crate::common::{dibkit, fixtures, json, names};
 

@@ -22,9 +22,14 @@ fn enabled(name: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     None
 }
 
+/// `dibkit`, run from cargo's scratch directory for tests: a build given a relative path, and
+/// the manifests element's `<IMAGE_NAME>.d/` copy, must never land in the repository, as four
+/// `*.d/dib-manifests` trees once did when `IMAGE_NAME` was the output's bare file name.
 fn dibkit() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dibkit"));
-    cmd.env_remove("ELEMENTS_PATH").env("NO_COLOR", "1");
+    cmd.env_remove("ELEMENTS_PATH")
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_TARGET_TMPDIR"));
     cmd
 }
 
@@ -826,6 +831,7 @@ fn local_index_tree_equals_plain_debootstrap() {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&build).unwrap();
         let out = Command::new(script)
+            .current_dir(tmp.path())
             .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))
             .env("TARGET_ROOT", &root)
             .env("TMP_BUILD_DIR", &build)

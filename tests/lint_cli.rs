@@ -176,6 +176,32 @@ fn github_annotations_are_automatic_under_actions() {
     assert!(text.contains("file=bad/install.d/50-bad,line="), "{text}");
 }
 
+/// Annotations name files as GitHub does (`elements/x`, not `./elements/x`); a finding about a
+/// directory carries no `file=` and names the directory in its message.
+#[test]
+fn github_annotations_use_repository_paths() {
+    let tmp = tree(&[
+        ("elements/bad/install.d/50-bad", "echo no header\n", 0o755),
+        ("elements/bad/element-deps", "no-such-element\n", 0o644),
+    ]);
+    let out = lint(tmp.path())
+        .args(["--format", "github", "."])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("::error file=elements/bad/element-deps,line=1,col=1,title=DIB202"),
+        "{text}"
+    );
+    assert!(!text.contains("file=./"), "{text}");
+    let readme: Vec<&str> = text.lines().filter(|l| l.contains("DIB001")).collect();
+    assert_eq!(
+        readme,
+        ["::error title=DIB001 missing-readme::elements/bad: element `bad` has no README.rst"],
+        "{text}"
+    );
+}
+
 #[test]
 fn concise_output() {
     let tmp = broken();

@@ -320,7 +320,7 @@ fn unsorted_element_deps_aborts_dib_lint_and_matches() {
     );
 }
 
-/// Where dibkit deliberately differs (dib-semantics.md §10.3): `set -euo pipefail` enables
+/// Where dibkit deliberately differs from dib-lint: `set -euo pipefail` enables
 /// pipefail, a comment does not follow DIB_DEBUG_TRACE, heredoc bodies are data.
 #[test]
 fn dibkit_fixes_dib_lint_false_results() {

@@ -13,6 +13,7 @@ mod new;
 mod order;
 mod order_cli;
 mod packages_cli;
+mod precommit;
 mod props;
 mod qcow2;
 mod upstream;

@@ -42,7 +42,25 @@ fn new(dir: &Path, args: &[&str]) -> assert_cmd::Command {
 }
 
 const MATRIX: &[(&str, &[&str])] = &[
-    ("plain", &["plain"]),
+    // No flags: the skeleton a user fills in (install.d script, package-installs).
+    ("skeleton", &["skeleton"]),
+    // Flags shape the skeleton: the phases asked for replace install.d, deps and env add.
+    (
+        "shaped",
+        &[
+            "shaped",
+            "--phase",
+            "finalise.d",
+            "--deps",
+            "openssh-server",
+            "--env",
+            "PORT=8080",
+        ],
+    ),
+    // An operating-system element keeps the skeleton's install.d and package-installs.
+    ("my-os", &["my-os", "--os", "--test-element"]),
+    // --minimal: only what the flags ask for, as `dibkit new` wrote before the skeleton.
+    ("plain", &["plain", "--minimal"]),
     (
         "jenkins-slave",
         &[
@@ -61,6 +79,7 @@ const MATRIX: &[(&str, &[&str])] = &[
         "tools",
         &[
             "tools",
+            "--minimal",
             "--env",
             "TOOLS_VERSION=1.2",
             "--env",
@@ -73,6 +92,7 @@ const MATRIX: &[(&str, &[&str])] = &[
         "my-distro",
         &[
             "my-distro",
+            "--minimal",
             "--os",
             "--test-element",
             "--phase",
@@ -85,6 +105,7 @@ const MATRIX: &[(&str, &[&str])] = &[
         "every-phase",
         &[
             "every-phase",
+            "--minimal",
             "--test-element",
             "--phase",
             "root.d",
@@ -165,6 +186,43 @@ fn generated_elements_pass_upstream_dib_lint() {
         "dib-lint reported:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What `dibkit new NAME` writes with no flags, and with `--minimal`.
+#[test]
+fn default_is_the_skeleton_and_minimal_is_a_readme() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listing = |args: &[&str]| {
+        let out = new(tmp.path(), args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        listing(&["jenkins-slave"]),
+        "created ./jenkins-slave/\n  644  README.rst\n  644  element-deps\n  \
+         755  install.d/50-jenkins-slave\n  644  package-installs.yaml\n"
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("jenkins-slave/element-deps")).unwrap(),
+        "package-installs\n"
+    );
+    assert_eq!(
+        listing(&["bare", "--minimal"]),
+        "created ./bare/\n  644  README.rst\n"
+    );
+    // --packages fills package-installs.yaml in; --phase replaces the install.d script.
+    assert_eq!(
+        listing(&["web", "--packages", "nginx", "--phase", "post-install.d"]),
+        "created ./web/\n  644  README.rst\n  644  element-deps\n  644  package-installs.yaml\n  \
+         755  post-install.d/50-web\n"
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("web/package-installs.yaml"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("nginx:")
     );
 }
 
@@ -271,6 +329,7 @@ fn dry_run_and_json() {
         tmp.path(),
         &[
             "dry",
+            "--minimal",
             "--phase",
             "install.d",
             "--dry-run",

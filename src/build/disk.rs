@@ -36,7 +36,7 @@ pub fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Where the configuration comes from, as dib chooses it (§6.5): `DIB_BLOCK_DEVICE_CONFIG`
+/// Where the configuration comes from, as dib's `block_device_create_config_file` chooses it: `DIB_BLOCK_DEVICE_CONFIG`
 /// (`file://PATH` or inline YAML), else the first element (in name order; dib uses bash's
 /// hash order) with `block-device-<ARCH>.yaml` or `block-device-default.yaml`, else the
 /// plain filesystem fallback. Returns `(origin, text)`.
@@ -91,7 +91,7 @@ pub fn load_config(origin: &str, text: &str) -> Result<Config> {
     })
 }
 
-/// Image size in bytes, as dib computes it (§8.2).
+/// Image size in bytes, as disk-image-create computes it (in KiB, from the tree's `du`).
 pub fn image_size(
     tree: &Path,
     config: &Config,

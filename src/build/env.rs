@@ -1,4 +1,4 @@
-//! The environment hooks see, as disk-image-create sets it (spec §7.1, §7.3): everything
+//! The environment hooks see, as disk-image-create and `run_in_target` set it: everything
 //! outside the chroot, a cleared environment plus an allow-list inside it.
 
 use std::collections::BTreeMap;

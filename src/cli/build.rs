@@ -1,4 +1,5 @@
-//! `dibkit build`: a real chroot build of the elements, exported as a root filesystem tar.
+//! `dibkit build`: a real chroot build of the elements, written as disk images (qcow2, raw,
+//! vhd) and/or a root filesystem tar.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ pub struct Args {
     #[arg(required = true, value_name = "ELEMENT")]
     pub elements: Vec<String>,
 
-    /// Output name, without extension (`-o rootfs` writes rootfs.tar).
+    /// Output name, without extension (`-o vm` writes vm.qcow2, `-o rootfs -t tar` rootfs.tar).
     #[arg(short = 'o', value_name = "NAME", default_value = "image")]
     pub output: PathBuf,
 

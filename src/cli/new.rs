@@ -1,4 +1,5 @@
-//! `dibkit new`: scaffold an element that passes `dibkit lint` from the first commit.
+//! `dibkit new`: scaffold an element that passes `dibkit lint` from the first commit. Without
+//! flags it is the skeleton most elements have; flags shape it, `--minimal` strips it.
 
 use std::fs;
 use std::io::Write;
@@ -52,6 +53,12 @@ pub struct Args {
     /// Also create test-elements/build-succeeds, as dib's own elements have.
     #[arg(long)]
     pub test_element: bool,
+
+    /// Write only what the flags ask for (with none, a README.rst alone) instead of the
+    /// skeleton: an install.d script and a package-installs.yaml to fill in, with
+    /// `package-installs` in element-deps.
+    #[arg(long)]
+    pub minimal: bool,
 
     /// Directory of templates overriding the built-in ones file by file
     /// [default: $XDG_CONFIG_HOME/dibkit/templates if it exists].
@@ -147,6 +154,7 @@ fn spec(args: &Args) -> Result<Spec, Failure> {
         os: args.os,
         test_element: args.test_element,
         elements_dir: args.dir.display().to_string(),
+        minimal: args.minimal,
     })
 }
 

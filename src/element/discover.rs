@@ -1,6 +1,7 @@
-//! Element discovery: the only code that reads element files, from disk or from the embedded
-//! library. It turns an `ELEMENTS_PATH` into a [`Library`], exactly as dib's element-info does,
-//! and offers the file lookups the planner needs. It must not decide anything about ordering.
+//! Element discovery: reads element files, from disk or from the embedded library, for
+//! `order`, `deps`, `packages` and `build` (the linter has its own reader, `lint::walk`). It
+//! turns an `ELEMENTS_PATH` into a [`Library`], as dib's element-info does, and offers the file
+//! lookups the planner needs. It must not decide anything about ordering.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -120,6 +120,7 @@ pub static RULES: &[&Rule] = &[
     &rules::duplicate_hook::RULE,
     &rules::order_tie::RULE,
     &rules::whitespace_in_name::RULE,
+    &rules::non_executable_misnamed_hook::RULE,
     &rules::package_installs_unknown_key::RULE,
     &rules::package_installs_bad_phase::RULE,
     &rules::presence_flag_false::RULE,

@@ -2,6 +2,7 @@
 //! and GitHub workflow commands. The only place that knows about codespan.
 
 use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
 use codespan_reporting::files::SimpleFiles;
@@ -9,8 +10,21 @@ use codespan_reporting::term::{self, Config as TermConfig, termcolor::Buffer};
 use serde_json::{Value, json};
 
 use super::diagnostic::{Diagnostic, Severity};
-use super::model::Workspace;
+use super::model::{FileKind, Workspace};
 use super::registry::{RULES, Rule};
+
+/// The rule reference for readers who cannot run `dibkit lint --explain` (a pre-commit hook
+/// installs dibkit where its user does not run it): `docs/rules.md` in dibkit's repository,
+/// generated from the registry with one `## CODE` section per rule. The project has no
+/// published URL yet; when it has one, this becomes that URL and every finding follows.
+pub const RULES_DOC: &str = "docs/rules.md";
+
+/// `docs/rules.md#dib102`: the rule's section of [`RULES_DOC`] (Markdown renderers make a
+/// `## DIB102` heading the anchor `dib102`).
+#[must_use]
+pub fn rule_doc_link(rule: &Rule) -> String {
+    format!("{RULES_DOC}#{}", rule.code.to_ascii_lowercase())
+}
 
 /// `path`, `line`, `column` of a diagnostic (line/column 1-based, `None` for whole files).
 fn location(ws: &Workspace, d: &Diagnostic) -> (String, Option<usize>, Option<usize>) {
@@ -76,7 +90,7 @@ pub fn full(ws: &Workspace, diagnostics: &[Diagnostic], color: bool) -> String {
         }
         if d.code.is_none() {
             notes.push(format!(
-                "`{}` ({}) is {} by default; see `dibkit lint --explain {}`",
+                "`{}` ({}) is {} by default; see `dibkit lint --explain {}` or dibkit's {}",
                 d.rule.code,
                 d.rule.slug,
                 if d.rule.severity == Severity::Error {
@@ -84,7 +98,8 @@ pub fn full(ws: &Workspace, diagnostics: &[Diagnostic], color: bool) -> String {
                 } else {
                     "a warning"
                 },
-                d.rule.code
+                d.rule.code,
+                rule_doc_link(d.rule)
             ));
         }
         let cs = CsDiagnostic::new(severity)
@@ -235,25 +250,81 @@ fn gh_prop(s: &str) -> String {
     gh_escape(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// GitHub Actions workflow commands (`::error file=...,line=...::message`).
+/// A path as GitHub matches annotations against the repository: `./elements/x` is
+/// `elements/x`.
+fn gh_path(path: &Path) -> String {
+    let clean: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    clean.display().to_string()
+}
+
+/// GitHub Actions workflow commands (`::error file=...,line=...::message`). A finding about a
+/// directory (an element without a README) has no file to attach to: it goes without `file=`,
+/// to the run's summary, and its message starts with the directory.
 #[must_use]
 pub fn github(ws: &Workspace, diagnostics: &[Diagnostic]) -> String {
     let mut s = String::new();
     for d in diagnostics {
-        let (path, line, col) = location(ws, d);
+        let (_, line, col) = location(ws, d);
+        let f = ws.file(d.file);
+        let path = gh_path(&f.path);
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut props = format!("file={}", gh_prop(&path));
-        if let (Some(l), Some(c)) = (line, col) {
-            props.push_str(&format!(",line={l},col={c}"));
+        let mut props = Vec::new();
+        let mut message = d.message.clone();
+        if matches!(f.kind, FileKind::Dir) {
+            message = format!("{path}: {message}");
+        } else {
+            props.push(format!("file={}", gh_prop(&path)));
+            if let (Some(l), Some(c)) = (line, col) {
+                props.push(format!("line={l},col={c}"));
+            }
         }
-        props.push_str(&format!(
-            ",title={}",
+        props.push(format!(
+            "title={}",
             gh_prop(&format!("{} {}", d.code(), d.rule.slug))
         ));
-        s.push_str(&format!("::{kind} {props}::{}\n", gh_escape(&d.message)));
+        s.push_str(&format!(
+            "::{kind} {}::{}\n",
+            props.join(","),
+            gh_escape(&message)
+        ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::registry::reference_markdown;
+
+    /// Every finding's link lands on a heading of the generated `docs/rules.md`.
+    #[test]
+    fn rule_doc_links_have_anchors() {
+        let reference = reference_markdown();
+        for rule in RULES {
+            let link = rule_doc_link(rule);
+            let anchor = link
+                .strip_prefix("docs/rules.md#")
+                .expect("a docs/rules.md link");
+            let heading = reference
+                .lines()
+                .filter_map(|l| l.strip_prefix("## "))
+                .find(|h| h.to_ascii_lowercase() == anchor);
+            assert_eq!(heading, Some(rule.code), "{link}");
+        }
+    }
+
+    #[test]
+    fn github_paths_are_relative_to_the_repository() {
+        assert_eq!(
+            gh_path(Path::new("./elements/x/install.d/10-x")),
+            "elements/x/install.d/10-x"
+        );
+        assert_eq!(gh_path(Path::new("elements/./x")), "elements/x");
+    }
 }

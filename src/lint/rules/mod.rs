@@ -34,6 +34,7 @@ pub(crate) mod missing_set_e;
 pub(crate) mod missing_set_u;
 pub(crate) mod missing_trailing_newline;
 pub(crate) mod non_bin_bash_shebang;
+pub(crate) mod non_executable_misnamed_hook;
 pub(crate) mod not_executable;
 pub(crate) mod order_tie;
 pub(crate) mod package_installs_bad_phase;
