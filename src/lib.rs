@@ -12,6 +12,7 @@
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
+//! - [`debootstrap`]: the debootstrap element's local index and cache key;
 //! - [`error`]: the one failure type and its exit statuses;
 //! - [`cli`]: the command line, the only place that writes to the terminal (the engine
 //!   reports progress as events, `lint` renders findings to strings).
@@ -19,6 +20,7 @@
 pub mod blockdev;
 pub mod boot;
 pub mod cli;
+pub mod debootstrap;
 pub mod deps;
 pub mod element;
 pub mod engine;

@@ -84,6 +84,8 @@ impl Setup {
         cmd.current_dir(&self.dir)
             .env_clear()
             .env("PATH", path)
+            // The element's logic is dibkit's (`dibkit debootstrap`, `dibkit run-hook`).
+            .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))
             .env("HOME", &self.dir)
             .env("TARGET_ROOT", &root)
             .env("TMP_BUILD_DIR", root.with_extension("build"))
@@ -493,5 +495,42 @@ fn the_local_index_falls_back_to_the_mirror() {
     assert!(
         started.elapsed().as_secs() < 10,
         "no pause before trying the mirror"
+    );
+}
+
+/// The prepare scripts run through `dibkit run-hook`, which records each run with its caller
+/// in the phase's status file; a tree from the cache records them as skipped, and why.
+#[test]
+fn prepare_runs_are_recorded_with_their_caller() {
+    let s = Setup::new();
+    let status = s.dir.join("status-root.d");
+    let status_env = status.display().to_string();
+    s.run(&[("DIBKIT_STATUS_FILE", &status_env)]);
+    let lines: Vec<Vec<String>> = fs::read_to_string(&status)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    let shape: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| (l[0].as_str(), l[1].as_str(), l[2].as_str()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("call", "root.d/10-debootstrap", "root.d/55-os-sources"),
+            ("called", "root.d/10-debootstrap", "root.d/55-os-sources"),
+            ("call", "root.d/10-debootstrap", "root.d/60-os-base"),
+            ("called", "root.d/10-debootstrap", "root.d/60-os-base"),
+        ]
+    );
+    assert_eq!(lines[1][3], "0", "exit status");
+
+    fs::remove_file(&status).unwrap();
+    s.run(&[("DIBKIT_STATUS_FILE", &status_env)]);
+    assert_eq!(
+        fs::read_to_string(&status).unwrap(),
+        "skip\troot.d/10-debootstrap\troot.d/55-os-sources\tthe tree came prepared from the cache\n\
+         skip\troot.d/10-debootstrap\troot.d/60-os-base\tthe tree came prepared from the cache\n"
     );
 }

@@ -444,6 +444,35 @@ fn executed_order_equals_the_plan() {
     )
     .unwrap();
     assert_eq!(manifest["drift"], serde_json::json!([]));
+    // What scripts ran themselves, with their callers (all declared in hook-calls, or the
+    // drift above would name them): the base install updated the lists with dpkg's script,
+    // and debootstrap ran each prepare script on a fresh tree or reported why it did not.
+    let calls = manifest["calls"].as_array().unwrap();
+    let by = |caller: &str, script: &str| -> Vec<&serde_json::Value> {
+        calls
+            .iter()
+            .filter(|c| c["caller"] == caller && c["script"] == script)
+            .collect()
+    };
+    assert!(
+        by("root.d/60-debian-minimal-baseinstall", "85-dpkg-apt-update")
+            .iter()
+            .any(|c| c["phase"] == "pre-install.d" && c["status"] == 0),
+        "{manifest}"
+    );
+    for prepare in [
+        "20-dpkg-apt-config",
+        "55-debian-apt-sources",
+        "60-debian-minimal-baseinstall",
+    ] {
+        let runs = by("root.d/10-debootstrap", prepare);
+        assert_eq!(runs.len(), 1, "{manifest}");
+        assert!(
+            runs[0]["status"] == 0 || runs[0]["skipped"].is_string(),
+            "{manifest}"
+        );
+    }
+    eprintln!("calls: {}", serde_json::Value::Array(calls.clone()));
     assert_nothing_left(tmp.path());
 }
 
@@ -803,6 +832,7 @@ fn local_index_tree_equals_plain_debootstrap() {
         std::fs::create_dir_all(&build).unwrap();
         let out = Command::new(script)
             .current_dir(tmp.path())
+            .env("DIBKIT", env!("CARGO_BIN_EXE_dibkit"))
             .env("TARGET_ROOT", &root)
             .env("TMP_BUILD_DIR", &build)
             .env("TMP_HOOKS_PATH", tmp.path())

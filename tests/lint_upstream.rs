@@ -351,3 +351,19 @@ fn dibkit_fixes_dib_lint_false_results() {
         "upstream's false results changed"
     );
 }
+
+/// README says the shipped elements pass upstream's dib-lint: any finding of it on
+/// `elements/` fails this test.
+#[test]
+fn shipped_elements_pass_upstream_dib_lint() {
+    if !oracle_ready() {
+        return;
+    }
+    let (up, aborted) = upstream(&root().join("elements"));
+    assert!(!aborted, "dib-lint aborted on the shipped elements");
+    assert!(
+        up.is_empty(),
+        "dib-lint findings on the shipped elements:\n{}",
+        up.iter().map(Up::show).collect::<Vec<_>>().join("\n")
+    );
+}

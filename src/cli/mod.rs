@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod boot;
 pub mod build;
+pub mod debootstrap;
 pub mod lint;
 pub mod new;
 pub mod order;
 pub mod packages;
 pub mod progress;
 pub mod request;
+pub mod run_hook;
 
 /// Tools for diskimage-builder element authors.
 #[derive(Debug, Parser)]
@@ -60,6 +62,13 @@ pub enum Command {
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
     /// template (nothing is written then).
     New(new::Args),
+    /// Internal: run a phase script for the script that calls it (a call declared in an
+    /// element's `hook-calls`) and record the run in the build's status.
+    #[command(hide = true)]
+    RunHook(run_hook::Args),
+    /// Internal: the debootstrap element's local index, `.deb` list and cache key.
+    #[command(hide = true)]
+    Debootstrap(debootstrap::Args),
 }
 
 /// When to colour output.
@@ -92,6 +101,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::New(args) => new::run(&args),
         Command::Packages(args) => packages::run(&args),
+        Command::RunHook(args) => run_hook::run(&args),
+        Command::Debootstrap(args) => debootstrap::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

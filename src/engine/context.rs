@@ -113,6 +113,8 @@ pub struct Build<'a> {
     pub env_inside: Vec<(String, String)>,
     pub ledger: Ledger,
     pub records: Vec<ScriptRecord>,
+    /// Scripts run (or skipped) by other scripts through `dibkit run-hook`.
+    pub calls: Vec<super::calls::CallRecord>,
     pub sink: &'a mut dyn Sink,
     pub log: Log,
     pub interrupted: Arc<AtomicBool>,

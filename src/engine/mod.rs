@@ -15,6 +15,7 @@
 //! Each phase's hooks come from the hooks tree when the phase starts, listed by
 //! `order::tree` with the plan's own rules; `run-parts.bash` only runs that list.
 
+pub mod calls;
 pub mod cmd;
 pub mod context;
 pub mod disk;
@@ -79,6 +80,7 @@ pub fn run(
         env_inside: Vec::new(),
         ledger: ledger::Ledger::default(),
         records: Vec::new(),
+        calls: Vec::new(),
         sink,
         log: context::Log::default(),
         interrupted,

@@ -102,6 +102,7 @@ pub static RULES: &[&Rule] = &[
     &rules::invalid_yaml::RULE,
     &rules::invalid_pkg_map_json::RULE,
     &rules::source_repository_newline::RULE,
+    &rules::invalid_hook_calls::RULE,
     &rules::not_executable::RULE,
     &rules::missing_set_e::RULE,
     &rules::missing_set_u::RULE,
@@ -137,6 +138,7 @@ pub static RULES: &[&Rule] = &[
     &rules::hook_symlink_into_image::RULE,
     &rules::environment_replaced_by_dib::RULE,
     &rules::non_executable_misnamed_hook::RULE,
+    &rules::hook_call_outside_set::RULE,
     &rules::package_installs_unknown_key::RULE,
     &rules::package_installs_bad_phase::RULE,
     &rules::presence_flag_false::RULE,
@@ -168,6 +170,8 @@ pub fn problem_rule(kind: ProblemKind) -> &'static Rule {
         ProblemKind::EnvironmentOverwritten => &rules::environment_replaced_by_dib::RULE,
         ProblemKind::AbsoluteSymlink => &rules::hook_symlink_into_image::RULE,
         ProblemKind::OrderTie => &rules::order_tie::RULE,
+        ProblemKind::HookCallsInvalid => &rules::invalid_hook_calls::RULE,
+        ProblemKind::HookCallMissing => &rules::hook_call_outside_set::RULE,
     }
 }
 

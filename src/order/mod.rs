@@ -1,5 +1,6 @@
 //! The execution plan: per phase, which scripts run, in what order, from which element.
 
+pub mod calls;
 pub mod dib_env;
 pub mod plan;
 pub mod render;

@@ -74,6 +74,9 @@ pub struct PlanScript {
     /// For entries dib itself writes rather than an element.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
+    /// Other phase scripts this one runs itself (declared in an element's `hook-calls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<super::calls::PlanCall>,
 }
 
 /// The environment file disk-image-create writes into the hooks tree after `root.d`.
@@ -162,10 +165,15 @@ pub enum ProblemKind {
     AbsoluteSymlink,
     /// Scripts of different elements share a numeric prefix in one phase.
     OrderTie,
+    /// A line of an element's `hook-calls` is malformed.
+    #[serde(rename = "hook-calls")]
+    HookCallsInvalid,
+    /// A declared hook call names a script no element of the set has.
+    HookCallMissing,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 7] = [
+    pub const ALL: [ProblemKind; 9] = [
         ProblemKind::SetOrder,
         ProblemKind::DuplicateHook,
         ProblemKind::UnsafeName,
@@ -173,6 +181,8 @@ impl ProblemKind {
         ProblemKind::EnvironmentOverwritten,
         ProblemKind::AbsoluteSymlink,
         ProblemKind::OrderTie,
+        ProblemKind::HookCallsInvalid,
+        ProblemKind::HookCallMissing,
     ];
 
     /// The stable code, as serialised.
@@ -186,6 +196,8 @@ impl ProblemKind {
             ProblemKind::EnvironmentOverwritten => "environment-overwritten",
             ProblemKind::AbsoluteSymlink => "absolute-symlink",
             ProblemKind::OrderTie => "order-tie",
+            ProblemKind::HookCallsInvalid => "hook-calls",
+            ProblemKind::HookCallMissing => "hook-call-missing",
         }
     }
 
@@ -195,11 +207,13 @@ impl ProblemKind {
         match self {
             ProblemKind::DuplicateHook
             | ProblemKind::UnsafeName
-            | ProblemKind::EnvironmentEmpty => Severity::Error,
+            | ProblemKind::EnvironmentEmpty
+            | ProblemKind::HookCallsInvalid => Severity::Error,
             ProblemKind::SetOrder
             | ProblemKind::EnvironmentOverwritten
             | ProblemKind::AbsoluteSymlink
-            | ProblemKind::OrderTie => Severity::Warning,
+            | ProblemKind::OrderTie
+            | ProblemKind::HookCallMissing => Severity::Warning,
         }
     }
 }

@@ -211,9 +211,52 @@ fn phases_table(s: &mut String, plan: &Plan, only: Option<Phase>) {
                 pad(&script.name, w),
                 script.element
             );
+            let mut seen = vec![(phase.phase.dir().to_owned(), script.name.clone())];
+            calls_tree(s, plan, &script.calls, 1, &mut seen);
         }
     }
     let _ = writeln!(s);
+}
+
+/// The scripts a script runs itself (its `hook-calls`), each under its caller, with the
+/// scripts they run in turn.
+fn calls_tree(
+    s: &mut String,
+    plan: &Plan,
+    calls: &[super::calls::PlanCall],
+    depth: usize,
+    seen: &mut Vec<(String, String)>,
+) {
+    for c in calls {
+        let indent = "  ".repeat(depth);
+        let _ = write!(
+            s,
+            "       {indent}{DIM}runs{DIM:#} {}/{}  {BLUE}{}{BLUE:#}",
+            c.phase, c.name, c.element
+        );
+        match &c.when {
+            Some(when) => {
+                let _ = writeln!(s, "  {DIM}when {when}{DIM:#}");
+            }
+            None => {
+                let _ = writeln!(s);
+            }
+        }
+        let key = (c.phase.clone(), c.name.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        let nested = plan
+            .phases
+            .iter()
+            .find(|p| p.phase.dir() == c.phase)
+            .and_then(|p| p.scripts.iter().find(|x| x.name == c.name))
+            .map(|x| x.calls.clone())
+            .unwrap_or_default();
+        seen.push(key);
+        calls_tree(s, plan, &nested, depth + 1, seen);
+        seen.pop();
+    }
 }
 
 /// The plan as pretty JSON; with `only`, just that phase in `phases`.
@@ -321,6 +364,17 @@ pub fn explain(plan: &Plan, lib: &Library, name: &str) -> String {
                 i + 1,
                 where_runs(phase.chroot)
             );
+            for (caller, when) in callers(plan, phase.phase.dir(), &script.name) {
+                let _ = write!(s, "    {}   {DIM}also run by{DIM:#} {caller}", pad("", 15));
+                match when {
+                    Some(w) => {
+                        let _ = writeln!(s, "  {DIM}when {w}{DIM:#}");
+                    }
+                    None => {
+                        let _ = writeln!(s);
+                    }
+                }
+            }
         }
     }
     if !any {
@@ -353,6 +407,20 @@ pub fn explain(plan: &Plan, lib: &Library, name: &str) -> String {
     s
 }
 
+/// The scripts that run `phase/name` themselves (`PHASE/SCRIPT`), with their condition.
+fn callers(plan: &Plan, phase: &str, name: &str) -> Vec<(String, Option<String>)> {
+    plan.phases
+        .iter()
+        .flat_map(|p| p.scripts.iter().map(move |s| (p.phase, s)))
+        .flat_map(|(p, s)| {
+            s.calls
+                .iter()
+                .filter(|c| c.phase == phase && c.name == name)
+                .map(move |c| (format!("{p}/{}", s.name), c.when.clone()))
+        })
+        .collect()
+}
+
 fn or_none(s: &str) -> &str {
     if s.is_empty() { "(none)" } else { s }
 }
@@ -370,10 +438,18 @@ pub fn explain_json(plan: &Plan, lib: &Library, name: &str) -> String {
                 .enumerate()
                 .filter(|(_, x)| x.element == name)
                 .map(move |(i, x)| {
-                    serde_json::json!({
+                    let run_by: Vec<serde_json::Value> = callers(plan, p.phase.dir(), &x.name)
+                        .into_iter()
+                        .map(|(caller, when)| serde_json::json!({"caller": caller, "when": when}))
+                        .collect();
+                    let mut v = serde_json::json!({
                         "phase": p.phase, "chroot": p.chroot, "name": x.name,
                         "path": x.path, "position": i + 1, "of": p.scripts.len()
-                    })
+                    });
+                    if !run_by.is_empty() {
+                        v["run_by"] = serde_json::Value::Array(run_by);
+                    }
+                    v
                 })
         })
         .collect();

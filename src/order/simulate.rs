@@ -17,7 +17,7 @@ use super::plan::{
     INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, ProblemKind, SkipReason,
     Skipped,
 };
-use super::sort;
+use super::{calls, sort};
 
 /// One element's copy of a hooks-tree entry.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                     element: c.element.name.clone(),
                     path,
                     note: None,
+                    calls: Vec::new(),
                 }),
                 Err((reason, message)) => skipped.push(Skipped {
                     phase: phase.dir().to_owned(),
@@ -125,6 +126,7 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                 element: c.element.name.clone(),
                 path,
                 note: None,
+                calls: Vec::new(),
             }),
             Err((reason, message)) => skipped.push(Skipped {
                 phase: "environment.d".to_owned(),
@@ -145,8 +147,11 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
         element: "(dib)".to_owned(),
         path: String::new(),
         note: Some("written by dib after root.d: exports DIB_DEFAULT_INSTALLTYPE"),
+        calls: Vec::new(),
     });
     environment.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+
+    declared_calls(&members, &mut phases, &mut problems)?;
 
     Ok(Plan {
         request: expansion.request.clone(),
@@ -157,6 +162,79 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
         skipped,
         problems,
     })
+}
+
+/// Attaches each element's declared hook calls (`hook-calls`) to the calling script. A call
+/// whose caller is not in the plan is left out (the element that makes it is not in the set);
+/// one whose callee is not is a problem.
+fn declared_calls(
+    members: &[&Element],
+    phases: &mut [PlanPhase],
+    problems: &mut Vec<Problem>,
+) -> Result<(), discover::Error> {
+    let dirs: Vec<&str> = Phase::ALL.iter().map(|p| p.dir()).collect();
+    for element in members {
+        let Some(bytes) = discover::read(&element.root, calls::FILE)? else {
+            continue;
+        };
+        let path = element.root.display_path(calls::FILE);
+        let declared = match calls::parse(&String::from_utf8_lossy(&bytes), &dirs) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(Problem::new(
+                    ProblemKind::HookCallsInvalid,
+                    format!("{path}:{}: {}", e.line, e.message),
+                    vec![element.name.clone()],
+                    vec![path.clone()],
+                ));
+                continue;
+            }
+        };
+        for d in declared {
+            let find = |phases: &[PlanPhase], (phase, name): &(String, String)| {
+                phases
+                    .iter()
+                    .find(|p| p.phase.dir() == phase)
+                    .and_then(|p| p.scripts.iter().find(|s| &s.name == name))
+                    .map(|s| s.element.clone())
+            };
+            if find(phases, &d.caller).is_none() {
+                continue;
+            }
+            let Some(callee_element) = find(phases, &d.callee) else {
+                problems.push(Problem::new(
+                    ProblemKind::HookCallMissing,
+                    format!(
+                        "{path}:{}: {}/{} calls {}/{}, which no element of the set has",
+                        d.line, d.caller.0, d.caller.1, d.callee.0, d.callee.1
+                    ),
+                    vec![element.name.clone()],
+                    vec![path.clone()],
+                ));
+                continue;
+            };
+            let script = phases
+                .iter_mut()
+                .find(|p| p.phase.dir() == d.caller.0)
+                .and_then(|p| p.scripts.iter_mut().find(|s| s.name == d.caller.1))
+                .expect("caller found above");
+            if script
+                .calls
+                .iter()
+                .any(|c| c.phase == d.callee.0 && c.name == d.callee.1)
+            {
+                continue;
+            }
+            script.calls.push(calls::PlanCall {
+                phase: d.callee.0,
+                name: d.callee.1,
+                element: callee_element,
+                when: d.when,
+                declared: format!("{path}:{}", d.line),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn environment_problems(merged: &Merged<'_>, env: &[PlanScript], problems: &mut Vec<Problem>) {

@@ -34,20 +34,23 @@ if [ -z "${DIB_DEBIAN_MINIMAL_PACKAGES:-}" ]; then
 fi
 export DIB_DEBIAN_MINIMAL_PACKAGES
 
-# debootstrap runs the sources and base-install scripts on a fresh tree before
-# caching it; the key names what they read beyond debootstrap's own inputs.
+# debootstrap runs dpkg's apt settings and the sources and base-install
+# scripts on a fresh tree before caching it (declared in this element's
+# hook-calls); the key names what they read beyond debootstrap's own inputs,
+# and dpkg's list update, which the base install runs, is part of it too.
 # Keys from DIB_ADD_APT_KEYS reach the tree only later in root.d (dpkg), so
 # with them apt could not trust the sources yet: no prepared tree then.
 if [ -z "${DIB_DEBOOTSTRAP_PREPARE+set}" ]; then
     if [ -n "${DIB_ADD_APT_KEYS:-}" ]; then
         DIB_DEBOOTSTRAP_PREPARE=""
     else
-        DIB_DEBOOTSTRAP_PREPARE="55-debian-apt-sources 60-debian-minimal-baseinstall"
+        DIB_DEBOOTSTRAP_PREPARE="20-dpkg-apt-config 55-debian-apt-sources 60-debian-minimal-baseinstall"
     fi
 fi
 export DIB_DEBOOTSTRAP_PREPARE
-# The dpkg element's root.d scripts sort between debootstrap and these; the
-# base-install script spells out their apt settings itself.
+export DIB_DEBOOTSTRAP_PREPARE_INPUTS=${DIB_DEBOOTSTRAP_PREPARE_INPUTS:-pre-install.d/85-dpkg-apt-update}
+# The dpkg element's other root.d scripts sort between debootstrap and these
+# and change nothing they depend on.
 export DIB_DEBOOTSTRAP_PREPARE_COMPATIBLE="${DIB_DEBOOTSTRAP_PREPARE_COMPATIBLE:-20-dpkg-apt-config 25-dpkg-block-daemons 30-dpkg-shared-apt-cache}"
 # Added to (not replacing) a key the user gives for scripts of their own.
 _dm_key="debian-minimal: packages=$DIB_DEBIAN_MINIMAL_PACKAGES kernel=$DIB_DEBIAN_KERNEL security=$DIB_DEBIAN_SECURITY_MIRROR sources=$DIB_APT_SOURCES_CONF"

@@ -120,6 +120,12 @@ fn drift(b: &Build<'_>) -> Vec<String> {
             out.push(format!("ran but not planned: {}/{}", r.phase, r.script));
         }
     }
+    let ran: Vec<(String, String)> = b
+        .records
+        .iter()
+        .map(|r| (r.phase.clone(), r.script.clone()))
+        .collect();
+    out.extend(crate::engine::calls::drift(&b.plan, &ran, &b.calls));
     out
 }
 
@@ -132,6 +138,7 @@ pub fn manifest(b: &mut Build<'_>) -> Result<(), Failure> {
         "request": b.plan.request,
         "outputs": b.outputs.iter().map(|(_, o)| o.display().to_string()).collect::<Vec<_>>(),
         "scripts": b.records,
+        "calls": b.calls,
         "drift": drift,
     });
     fs::write(&path, format!("{value:#}\n"))

@@ -88,8 +88,10 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
         cmd.arg(format!("{IN_TARGET}/{RUN_PARTS_NAME}"))
             .arg(format!("{IN_TARGET}/{}", phase.dir()))
             .arg(&inner);
+        // Where `dibkit run-hook` records the scripts a hook runs itself.
         cmd.env_clear()
-            .envs(b.env_inside.iter().map(|(k, v)| (k, v)));
+            .envs(b.env_inside.iter().map(|(k, v)| (k, v)))
+            .env("DIBKIT_STATUS_FILE", &inner);
         sys::proc::chroot(&mut cmd, &paths.mnt);
         (cmd, paths.mnt.join(inner.trim_start_matches('/')))
     } else {
@@ -103,6 +105,7 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
         if target_root(phase) {
             cmd.env("TARGET_ROOT", &paths.mnt);
         }
+        cmd.env("DIBKIT_STATUS_FILE", &status);
         (cmd, status)
     };
     cmd.arg(environment.len().to_string())
@@ -187,6 +190,11 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     };
     b.sink.event(Event::PhaseEnd);
     let records = read_status(b, phase.dir(), &status_file);
+    let calls = crate::engine::calls::read(
+        &b.plan,
+        &fs::read_to_string(&status_file).unwrap_or_default(),
+    );
+    b.calls.extend(calls);
     // Inside the image it would end up in the output; it may be gone with a killed runner.
     fs::remove_file(&status_file).ok();
     if interrupted {

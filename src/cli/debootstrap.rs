@@ -1,0 +1,336 @@
+//! `dibkit debootstrap`: the debootstrap element's logic, called by its root.d hook (as
+//! package-installs calls `dibkit packages`): the local cut-down index, the `.deb` files to
+//! fetch, the cache key. Internal; the element's README describes what it does.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::Failure;
+use crate::debootstrap::{key, local};
+
+#[derive(Debug, Parser)]
+#[command(help_expected = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Fetch and check the mirror's index, cut it down and write the local mirror into
+    /// WORK/mirror. Prints `base URL`, `components C...` and `packages N`.
+    ///
+    /// Exit status: 0 made; 1 not usable (the reason on stderr: debootstrap then reads the
+    /// mirror itself); 2 usage error.
+    LocalIndex(LocalIndex),
+    /// Fetch into the cache each package's `.deb` that it lacks, as debootstrap picks them
+    /// from the local mirror.
+    ///
+    /// Exit status: 0 fetched; 1 a fetch failed (the reason on stderr); 2 usage error.
+    FetchDebs(MissingDebs),
+    /// After a run from the local mirror: give the tree the apt lists and sources.list
+    /// debootstrap leaves from the real mirror.
+    Finish {
+        /// The directory `local-index` worked in.
+        #[arg(long, value_name = "DIR")]
+        work: PathBuf,
+        /// The tree.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The real mirror, as `local-index` printed it.
+        #[arg(long, value_name = "URL")]
+        mirror: String,
+        /// The release.
+        #[arg(long)]
+        release: String,
+        /// The Debian architecture.
+        #[arg(long)]
+        arch: String,
+        /// Space-separated components, as `local-index` printed them.
+        #[arg(long)]
+        components: String,
+    },
+    /// Print the cache key of a prepared tree.
+    CacheKey(CacheKey),
+    /// Print the Debian architecture of a dib ARCH (`x86_64` → `amd64`, ...).
+    Arch {
+        /// dib's ARCH.
+        arch: String,
+    },
+    /// Print the root.d script that keeps the tree from being prepared (one that runs
+    /// between this script and the last prepare script and is not declared compatible) and
+    /// that last prepare script; nothing when there is none.
+    PrepareBlocker {
+        /// The hooks tree's root.d directory.
+        #[arg(long, value_name = "DIR")]
+        root_d: PathBuf,
+        /// The calling script's name.
+        #[arg(long = "self", value_name = "NAME")]
+        this: String,
+        /// The prepare scripts, space-separated.
+        #[arg(long, default_value = "")]
+        prepare: String,
+        /// The compatible scripts, space-separated.
+        #[arg(long, default_value = "")]
+        compatible: String,
+    },
+}
+
+#[derive(Debug, Parser)]
+#[command(help_expected = true)]
+pub struct LocalIndex {
+    /// Working directory (index/ and mirror/ are made in it).
+    #[arg(long, value_name = "DIR")]
+    pub work: PathBuf,
+    /// The mirror; empty for the release script's default.
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub mirror: String,
+    /// The release (suite or codename).
+    #[arg(long)]
+    pub release: String,
+    /// The Debian architecture.
+    #[arg(long)]
+    pub arch: String,
+    /// Comma-separated components.
+    #[arg(long, default_value = "main")]
+    pub components: String,
+    /// Comma-separated extra packages (`--include`).
+    #[arg(long, default_value = "")]
+    pub include: String,
+    /// `DIB_DEBOOTSTRAP_EXTRA_ARGS`.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub extra_args: String,
+    /// The keyring; empty for the release script's.
+    #[arg(long, default_value = "")]
+    pub keyring: String,
+    /// debootstrap's scripts directory.
+    #[arg(long, value_name = "DIR")]
+    pub scripts_dir: PathBuf,
+}
+
+#[derive(Debug, Parser)]
+#[command(help_expected = true)]
+pub struct MissingDebs {
+    /// The directory `local-index` worked in.
+    #[arg(long, value_name = "DIR")]
+    pub work: PathBuf,
+    /// The release.
+    #[arg(long)]
+    pub release: String,
+    /// The Debian architecture.
+    #[arg(long)]
+    pub arch: String,
+    /// Space-separated components, as `local-index` printed them.
+    #[arg(long)]
+    pub components: String,
+    /// The real mirror, as `local-index` printed it.
+    #[arg(long, value_name = "URL")]
+    pub mirror: String,
+    /// debootstrap's `--cache-dir`.
+    #[arg(long, value_name = "DIR")]
+    pub cache: PathBuf,
+    /// The packages (`debootstrap --print-debs` output).
+    #[arg(value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Parser)]
+#[command(help_expected = true)]
+pub struct CacheKey {
+    /// `DISTRO_NAME`.
+    #[arg(long)]
+    pub distro: String,
+    /// The release.
+    #[arg(long)]
+    pub release: String,
+    /// The Debian architecture.
+    #[arg(long)]
+    pub arch: String,
+    /// The mirror; absent for debootstrap's default.
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// Comma-separated components.
+    #[arg(long, default_value = "")]
+    pub components: String,
+    /// debootstrap's variant.
+    #[arg(long, default_value = "")]
+    pub variant: String,
+    /// Extra packages.
+    #[arg(long, default_value = "")]
+    pub include: String,
+    /// Extra debootstrap arguments.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub extra: String,
+    /// The keyring.
+    #[arg(long, default_value = "")]
+    pub keyring: String,
+    /// The debootstrap script.
+    #[arg(long, default_value = "")]
+    pub script: String,
+    /// The caller's INITRD; absent when unset.
+    #[arg(long)]
+    pub initrd: Option<String>,
+    /// The prepare scripts' names, space-separated.
+    #[arg(long, default_value = "")]
+    pub prepare: String,
+    /// `DIB_DEBOOTSTRAP_PREPARE_KEY`.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub prepare_key: String,
+    /// A script that runs on the tree before it is cached (repeatable, in order).
+    #[arg(long = "prepare-script", value_name = "PATH")]
+    pub prepare_scripts: Vec<PathBuf>,
+}
+
+/// Runs the subcommand.
+///
+/// # Errors
+/// Usage and I/O errors (exit status 2).
+pub fn run(args: &Args) -> Result<u8, Failure> {
+    match &args.command {
+        Sub::LocalIndex(a) => {
+            let req = local::Request {
+                work: a.work.clone(),
+                base: a.mirror.clone(),
+                release: a.release.clone(),
+                arch: a.arch.clone(),
+                components: a.components.clone(),
+                include: a.include.clone(),
+                extra_args: a.extra_args.clone(),
+                keyring: a.keyring.clone(),
+                scripts_dir: a.scripts_dir.clone(),
+            };
+            match local::prepare(&req) {
+                Ok(p) => {
+                    println!(
+                        "base {}\ncomponents {}\npackages {}",
+                        p.base,
+                        p.components.join(" "),
+                        p.packages
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("debootstrap: no local index: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Sub::Finish {
+            work,
+            root,
+            mirror,
+            release,
+            arch,
+            components,
+        } => {
+            let comps: Vec<String> = components.split_whitespace().map(str::to_owned).collect();
+            local::finish(work, root, mirror, release, arch, &comps).map_err(|e| {
+                Failure::usage(
+                    format!("copying the index into {}: {e}", root.display()),
+                    None,
+                )
+            })?;
+            Ok(0)
+        }
+        Sub::FetchDebs(a) => {
+            let comps: Vec<String> = a.components.split_whitespace().map(str::to_owned).collect();
+            let pkgs: Vec<&str> = a
+                .packages
+                .iter()
+                .flat_map(|p| p.split_whitespace())
+                .collect();
+            let debs = local::missing_debs(
+                &a.work,
+                &a.release,
+                &a.arch,
+                &comps,
+                a.mirror.trim_end_matches('/'),
+                &a.cache,
+                &pkgs,
+            )
+            .map_err(|e| {
+                Failure::usage(
+                    format!("reading the local mirror in {}: {e}", a.work.display()),
+                    Some("run `dibkit debootstrap local-index` first".to_owned()),
+                )
+            })?;
+            if debs.is_empty() {
+                return Ok(0);
+            }
+            println!(
+                "debootstrap: fetching {} packages into {}",
+                debs.len(),
+                a.cache.display()
+            );
+            match local::fetch_debs(&a.cache, &debs) {
+                Ok(()) => Ok(0),
+                Err(e) => {
+                    eprintln!("debootstrap: fetching packages failed: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Sub::Arch { arch } => {
+            println!("{}", crate::debootstrap::debian_arch(arch));
+            Ok(0)
+        }
+        Sub::PrepareBlocker {
+            root_d,
+            this,
+            prepare,
+            compatible,
+        } => {
+            let list = std::fs::read_dir(root_d)
+                .map_err(|e| Failure::usage(format!("reading {}: {e}", root_d.display()), None))?;
+            let names: Vec<String> = list
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+            if let Some(name) = crate::debootstrap::prepare_blocker(
+                &names,
+                this,
+                &words(prepare),
+                &words(compatible),
+            ) {
+                let final_script = words(prepare).into_iter().max().unwrap_or_default();
+                println!("{name} {final_script}");
+            }
+            Ok(0)
+        }
+        Sub::CacheKey(a) => {
+            let mut scripts = Vec::new();
+            for p in &a.prepare_scripts {
+                scripts.push(
+                    std::fs::read(p).map_err(|e| {
+                        Failure::usage(format!("reading {}: {e}", p.display()), None)
+                    })?,
+                );
+            }
+            let inputs = key::Inputs {
+                distro: a.distro.clone(),
+                release: a.release.clone(),
+                arch: a.arch.clone(),
+                mirror: a.mirror.clone(),
+                components: a.components.clone(),
+                variant: a.variant.clone(),
+                include: a.include.clone(),
+                extra: a.extra.clone(),
+                keyring: a.keyring.clone(),
+                script: a.script.clone(),
+                initrd: a.initrd.clone(),
+                prepare: a.prepare.split_whitespace().map(str::to_owned).collect(),
+                prepare_key: a.prepare_key.clone(),
+                scripts,
+            };
+            println!("{}", key::key(&inputs));
+            Ok(0)
+        }
+    }
+}
