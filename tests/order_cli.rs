@@ -260,3 +260,68 @@ fn user_copy_shadows_builtin() {
     assert_eq!(e["shadows"], serde_json::json!(["builtin:debian-minimal"]));
     assert_eq!(e["origin"], tmp.path().display().to_string());
 }
+
+/// `RUN_PARTS_REGEX` changes which hooks dib-run-parts runs; `order` shows what the build
+/// will run with it, and the build's phase listing agrees with the plan.
+#[test]
+fn run_parts_regex_is_honoured_by_order_and_the_build_listing() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let os = tmp.path().join("os");
+    std::fs::create_dir_all(os.join("install.d")).unwrap();
+    std::fs::write(os.join("element-provides"), "operating-system\n").unwrap();
+    for name in ["10-plain", "20-dotted.sh"] {
+        let p = os.join("install.d").join(name);
+        std::fs::write(&p, "#!/bin/bash\ntrue\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let scripts = |regex: Option<&str>| {
+        let mut cmd = dibkit();
+        cmd.args([
+            "order",
+            "--builtins",
+            "none",
+            "-n",
+            "--format",
+            "json",
+            "os",
+        ])
+        .env("ELEMENTS_PATH", tmp.path())
+        .env_remove("RUN_PARTS_REGEX");
+        if let Some(r) = regex {
+            cmd.env("RUN_PARTS_REGEX", r);
+        }
+        let (code, plan) = json(&mut cmd);
+        assert_eq!(code, 0, "{plan}");
+        let install = plan["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == "install.d")
+            .unwrap()
+            .clone();
+        install["scripts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scripts(None), ["10-plain"]);
+    let dotted = r"^[0-9A-Za-z_.-]+$";
+    assert_eq!(scripts(Some(dotted)), ["10-plain", "20-dotted.sh"]);
+    // What the build lists when install.d starts, from the same tree, is the same.
+    let filter = dibkit::order::tree::NameFilter::new(Some(dotted)).unwrap();
+    let listed =
+        dibkit::order::tree::list_phase(std::path::Path::new("/"), &os.join("install.d"), &filter)
+            .unwrap();
+    assert_eq!(listed.hooks, scripts(Some(dotted)));
+    // A bad expression is a usage error naming the variable.
+    let mut cmd = dibkit();
+    cmd.args(["order", "--builtins", "none", "-n", "os"])
+        .env("ELEMENTS_PATH", tmp.path())
+        .env("RUN_PARTS_REGEX", "(");
+    cmd.assert()
+        .code(2)
+        .stderr(predicates::str::contains("RUN_PARTS_REGEX `(`"));
+}

@@ -14,7 +14,6 @@ use crate::element::discover::{Builtins, Library};
 use crate::engine::{self, DiskOptions, Options, OutputType};
 use crate::error::exit;
 use crate::order::plan::Plan;
-use crate::order::tree::NameFilter;
 
 #[derive(Debug, clap::Args)]
 #[command(help_expected = true)]
@@ -255,19 +254,7 @@ fn options(
         // Hooks run elsewhere than here: the exported path must be absolute.
         Builtins::Dir(d) => engine::Library::Dir(std::path::absolute(&d).unwrap_or(d)),
     };
-    let regex = var("RUN_PARTS_REGEX");
-    let run_parts = NameFilter::new(regex.as_deref()).map_err(|e| {
-        // regex's message draws a caret under the expression; its last line says why.
-        let text = e.to_string();
-        let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ");
-        Failure::usage(
-            format!(
-                "RUN_PARTS_REGEX `{}` is not a valid regular expression: {why}",
-                regex.as_deref().unwrap_or_default()
-            ),
-            Some("dib-run-parts matches hook names with `grep -E`; unset it for the default ^[0-9A-Za-z_-]+$".to_owned()),
-        )
-    })?;
+    let run_parts = super::request::run_parts_filter()?;
     let output = args.output.clone();
     let log = args.logfile.clone().unwrap_or_else(|| {
         let mut p = output.clone().into_os_string();

@@ -93,7 +93,8 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         }
         return Err(failure);
     }
-    let plan = simulate::plan(&lib, &outcome).map_err(io)?;
+    let plan =
+        simulate::plan_with(&lib, &outcome, &super::request::run_parts_filter()?).map_err(io)?;
 
     let text = if let Some(name) = &args.explain {
         if !lib.load(name).map_err(io)? {

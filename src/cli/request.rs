@@ -9,6 +9,7 @@ use crate::deps::expand;
 use crate::element::discover::{self, Builtins, Library};
 use crate::order::plan::Plan;
 use crate::order::simulate;
+use crate::order::tree::NameFilter;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RequestArgs {
@@ -97,9 +98,37 @@ impl RequestArgs {
         if let Err(e) = &outcome.result {
             return Err(resolve_failure(e, &mut lib));
         }
-        let plan = simulate::plan(&lib, &outcome).map_err(io)?;
+        let plan = simulate::plan_with(&lib, &outcome, &run_parts_filter()?).map_err(io)?;
         Ok((lib, entries, plan))
     }
+}
+
+/// dib-run-parts' name filter from `RUN_PARTS_REGEX`, as `order` and `build` both read it.
+///
+/// # Errors
+/// The expression does not compile (a usage error).
+pub fn run_parts_filter() -> Result<NameFilter, Failure> {
+    let regex = std::env::var("RUN_PARTS_REGEX").ok();
+    NameFilter::new(regex.as_deref()).map_err(|e| {
+        // regex's message draws a caret under the expression; its last line says why.
+        let text = e.to_string();
+        let why = text
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        Failure::usage(
+            format!(
+                "RUN_PARTS_REGEX `{}` is not a valid regular expression: {why}",
+                regex.as_deref().unwrap_or_default()
+            ),
+            Some(
+                "dib-run-parts matches hook names with `grep -E`; unset it for the default \
+                 ^[0-9A-Za-z_-]+$"
+                    .to_owned(),
+            ),
+        )
+    })
 }
 
 /// A discovery error as a usage failure (exit status 2); shaped for `map_err`.

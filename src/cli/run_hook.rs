@@ -18,8 +18,8 @@ pub struct Args {
     /// Do not run the script; record that the caller skips it, and why.
     #[arg(long, value_name = "REASON")]
     pub skip: Option<String>,
-    /// Run the script in this root: `chroot ROOT bash -s -- ARGS`, the script on standard
-    /// input, with dib's PATH and without TMPDIR.
+    /// Run the script in this root: a copy in the root's /tmp, run by path with its shebang,
+    /// standard input from /dev/null, dib's PATH and without TMPDIR.
     #[arg(long, value_name = "ROOT")]
     pub chroot: Option<PathBuf>,
     /// The hooks tree (default `$TMP_HOOKS_PATH`).
@@ -44,7 +44,7 @@ pub struct Args {
 /// written (exit status 2).
 pub fn run(args: &Args) -> Result<u8, Failure> {
     let call = calls::Call {
-        caller: calls::hook_name(&args.caller),
+        caller: calls::hook_name(&args.caller).replace(['\t', '\n'], " "),
         hook: args.hook.clone(),
         hooks: args.hooks.clone(),
         chroot: args.chroot.clone(),
@@ -54,7 +54,12 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     let fail = |e: anyhow::Error| {
         Failure::usage(
             format!("run-hook {}: {e:#}", args.hook),
-            Some("declare the call in the calling element's `hook-calls`".to_owned()),
+            Some(
+                "run-hook runs a script of the hooks tree named PHASE/SCRIPT (e.g. \
+                 `pre-install.d/85-dpkg-apt-update`); declare the call in the calling \
+                 element's `hook-calls`"
+                    .to_owned(),
+            ),
         )
     };
     if let Some(reason) = &args.skip {

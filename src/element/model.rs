@@ -23,10 +23,6 @@ pub enum Phase {
     CleanupD,
 }
 
-/// The phases in run order (an alias of [`Phase::ALL`], kept for code written against the
-/// old table).
-pub const PHASES: [Phase; 10] = Phase::ALL;
-
 impl Phase {
     /// Every phase, in the order dib runs them.
     pub const ALL: [Phase; 10] = [
@@ -70,6 +66,12 @@ impl Phase {
             self,
             Phase::PreInstallD | Phase::InstallD | Phase::PostInstallD | Phase::FinaliseD
         )
+    }
+
+    /// Whether dib sets `TARGET_ROOT` for it (two of the host-side phases).
+    #[must_use]
+    pub const fn target_root(self) -> bool {
+        matches!(self, Phase::RootD | Phase::CleanupD)
     }
 
     /// What the phase is for, in a few words.

@@ -11,11 +11,12 @@
 //! The build reads them into [`CallRecord`]s for the manifest, and [`drift`] compares them
 //! with the calls the plan declares (`order::calls`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -82,6 +83,7 @@ fn append(file: Option<&Path>, line: &str) -> Result<()> {
 /// # Errors
 /// The status file cannot be written.
 pub fn skip(call: &Call, reason: &str) -> Result<()> {
+    check_hook(&call.hook)?;
     let reason = reason.replace(['\t', '\n'], " ");
     append(
         call.status_file.as_deref(),
@@ -89,12 +91,39 @@ pub fn skip(call: &Call, reason: &str) -> Result<()> {
     )
 }
 
+/// Checks that `hook` is `PHASE/SCRIPT`: a phase directory and a file name in it, nothing that
+/// could leave the hooks tree or break a status-file line.
+///
+/// # Errors
+/// Anything else, said in words.
+pub fn check_hook(hook: &str) -> Result<()> {
+    let Some((phase, name)) = hook.split_once('/') else {
+        return Err(anyhow!("`{hook}` is not PHASE/SCRIPT"));
+    };
+    if crate::element::model::Phase::from_dir(phase).is_none() {
+        return Err(anyhow!("`{phase}` in `{hook}` is not a phase directory"));
+    }
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.chars().any(char::is_control)
+    {
+        return Err(anyhow!("`{name}` in `{hook}` is not a script name"));
+    }
+    Ok(())
+}
+
 /// Runs the script and records the run; returns its exit status (128 + signal when killed).
+/// In a chroot, the script is copied to a temporary directory in the root's `/tmp` (as
+/// `PHASE/SCRIPT`, so its `$0` names it) and run by path with its own shebang, standard input
+/// from `/dev/null`, dib's PATH and neither `TMPDIR` nor the host's status file.
 ///
 /// # Errors
 /// The script is not in the hooks tree, cannot be started, or the status file cannot be
 /// written.
 pub fn run(call: &Call) -> Result<i32> {
+    check_hook(&call.hook)?;
     let path = call.hooks.join(&call.hook);
     if !path.is_file() {
         return Err(anyhow!(
@@ -103,29 +132,58 @@ pub fn run(call: &Call) -> Result<i32> {
             call.hooks.display()
         ));
     }
-    let mut cmd = match &call.chroot {
+    let cmd = match &call.chroot {
         None => {
             let mut cmd = Command::new(&path);
             cmd.args(&call.args);
             cmd
         }
         Some(root) => {
+            let tmp = root.join("tmp");
+            let staged = tempfile::Builder::new()
+                .prefix("dibkit-run-hook.")
+                .tempdir_in(&tmp)
+                .with_context(|| format!("making a directory in {}", tmp.display()))?;
+            let copy = staged.path().join(&call.hook);
+            if let Some(dir) = copy.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::copy(&path, &copy)
+                .with_context(|| format!("copying {} into the root", path.display()))?;
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("making {} executable", copy.display()))?;
+            let inside = Path::new("/").join(
+                copy.strip_prefix(root)
+                    .context("the staged script is in the root")?,
+            );
             let mut cmd = Command::new("chroot");
             cmd.arg(root)
                 .args([
                     "env",
                     "-u",
                     "TMPDIR",
+                    "-u",
+                    "DIBKIT_STATUS_FILE",
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "bash",
-                    "-s",
-                    "--",
                 ])
+                .arg(inside)
                 .args(&call.args)
-                .stdin(File::open(&path).with_context(|| format!("reading {}", path.display()))?);
-            cmd
+                .stdin(Stdio::null());
+            return record(call, &path, cmd, Some(staged));
         }
     };
+    record(call, &path, cmd, None)
+}
+
+/// Runs `cmd` for `call`, with its `call` and `called` lines around it; removes the staged
+/// copy of a chroot run afterwards.
+fn record(
+    call: &Call,
+    path: &Path,
+    mut cmd: Command,
+    staged: Option<tempfile::TempDir>,
+) -> Result<i32> {
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -135,9 +193,9 @@ pub fn run(call: &Call) -> Result<i32> {
         &format!("call\t{}\t{}\t{epoch:.3}", call.caller, call.hook),
     )?;
     let started = Instant::now();
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", path.display()))?;
+    let status = cmd.status();
+    drop(staged);
+    let status = status.with_context(|| format!("running {}", path.display()))?;
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
@@ -310,6 +368,32 @@ mod tests {
             skipped: Vec::new(),
             problems: Vec::new(),
         }
+    }
+
+    #[test]
+    fn only_phase_scripts_of_the_hooks_tree_are_run() {
+        assert!(check_hook("pre-install.d/85-dpkg-apt-update").is_ok());
+        for bad in [
+            "85-dpkg-apt-update",
+            "/etc/passwd",
+            "root.d/../../../bin/sh",
+            "root.d/sub/script",
+            "root.d/..",
+            "root.d/",
+            "nosuch.d/10-a",
+            "root.d/10-a\tinjected",
+        ] {
+            assert!(check_hook(bad).is_err(), "{bad} accepted");
+        }
+        let call = Call {
+            caller: "root.d/10-a".to_owned(),
+            hook: "/bin/true".to_owned(),
+            hooks: PathBuf::from("/"),
+            chroot: None,
+            args: Vec::new(),
+            status_file: None,
+        };
+        assert!(run(&call).is_err(), "an absolute path runs nothing");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::context::Build;
 use super::disk;
 use super::options::{Library, Options, OutputType};
 use super::stages::{chroot, export, host, image, phase, prepare};
-use crate::element::model::{PHASES, Phase};
+use crate::element::model::Phase;
 use crate::error::Failure;
 use crate::order::plan::{INSTALL_TYPE_ENV, Plan};
 
@@ -51,22 +51,6 @@ pub enum Step {
     Manifest,
 }
 
-/// Whether dib sets `TARGET_ROOT` for a host-side phase.
-#[must_use]
-pub fn target_root(phase: Phase) -> bool {
-    matches!(phase.dir(), "root.d" | "cleanup.d")
-}
-
-fn phase(dir: &str) -> Step {
-    Step::Phase(
-        PHASES
-            .iter()
-            .copied()
-            .find(|p| p.dir() == dir)
-            .expect("dib's phase list has it"),
-    )
-}
-
 /// The steps of a build, in order.
 #[must_use]
 pub fn steps(opts: &Options) -> Vec<Step> {
@@ -74,37 +58,37 @@ pub fn steps(opts: &Options) -> Vec<Step> {
         Step::Preflight,
         Step::Workspace,
         Step::Assemble,
-        phase("root.d"),
+        Step::Phase(Phase::RootD),
         Step::CheckRoot,
         Step::EnterChroot,
-        phase("extra-data.d"),
+        Step::Phase(Phase::ExtraDataD),
         Step::BindHooks,
-        phase("pre-install.d"),
-        phase("install.d"),
+        Step::Phase(Phase::PreInstallD),
+        Step::Phase(Phase::InstallD),
     ];
     if !opts.packages.is_empty() {
         s.push(Step::InstallPackages);
     }
     s.extend([
-        phase("post-install.d"),
+        Step::Phase(Phase::PostInstallD),
         Step::UnbindHooks,
-        phase("post-root.d"),
+        Step::Phase(Phase::PostRootD),
     ]);
     if opts.wants_disk() {
         s.extend([
             Step::MoveTreeAside,
-            phase("block-device.d"),
+            Step::Phase(Phase::BlockDeviceD),
             Step::CreateDisk,
         ]);
     } else {
         s.push(Step::SkipBlockDevice);
     }
     s.extend([
-        phase("pre-finalise.d"),
+        Step::Phase(Phase::PreFinaliseD),
         Step::BindHooks,
-        phase("finalise.d"),
+        Step::Phase(Phase::FinaliseD),
         Step::UnbindHooks,
-        phase("cleanup.d"),
+        Step::Phase(Phase::CleanupD),
         Step::LeaveChroot,
         Step::Scrub,
     ]);

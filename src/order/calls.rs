@@ -100,6 +100,16 @@ pub fn parse(text: &str, phases: &[&str]) -> Result<Vec<Declared>, ParseError> {
         };
         let by = hook(from, line, phases)?;
         let runs = hook(to, line, phases)?;
+        if crate::element::model::Phase::from_dir(&by.0).is_some_and(crate::element::model::Phase::chroot) {
+            return Err(ParseError {
+                line,
+                message: format!(
+                    "{}/{} runs inside the chroot, where `dibkit run-hook` is not available: \
+                     only scripts of host phases can declare calls",
+                    by.0, by.1
+                ),
+            });
+        }
         if by == runs {
             return Err(ParseError {
                 line,
@@ -146,6 +156,13 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn chroot_phase_scripts_cannot_call() {
+        let err = parse("pre-install.d/85-c root.d/10-a\n", PHASES).unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("inside the chroot"), "{}", err.message);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::plan::{
     INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, ProblemKind, SkipReason,
     Skipped,
 };
+use super::tree::NameFilter;
 use super::{calls, sort};
 
 /// One element's copy of a hooks-tree entry.
@@ -36,6 +37,18 @@ pub use crate::element::parse::{environment_name_ok, run_parts_name_ok};
 /// # Errors
 /// An element directory of the set cannot be read.
 pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
+    plan_with(lib, outcome, &NameFilter::default())
+}
+
+/// [`plan`] with dib-run-parts' `RUN_PARTS_REGEX` in force.
+///
+/// # Errors
+/// An element directory of the set cannot be read.
+pub fn plan_with(
+    lib: &Library,
+    outcome: &Outcome,
+    filter: &NameFilter,
+) -> Result<Plan, discover::Error> {
     let expansion = outcome
         .result
         .as_ref()
@@ -85,7 +98,7 @@ pub fn plan(lib: &Library, outcome: &Outcome) -> Result<Plan, discover::Error> {
                     ));
                 }
             }
-            match classify_hook(&merged, phase.dir(), phase.chroot(), c) {
+            match classify_hook(&merged, phase.dir(), phase.chroot(), c, filter) {
                 Ok(()) => scripts.push(PlanScript {
                     name: name.clone(),
                     element: c.element.name.clone(),
@@ -515,7 +528,13 @@ fn resolve_link(
     )))
 }
 
-fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<'_>) -> Verdict {
+fn classify_hook(
+    merged: &Merged<'_>,
+    dir: &str,
+    chroot: bool,
+    c: &Contribution<'_>,
+    filter: &NameFilter,
+) -> Verdict {
     let name = &c.node.name;
     if name.starts_with('.') {
         return Err((
@@ -523,21 +542,17 @@ fn classify_hook(merged: &Merged<'_>, dir: &str, chroot: bool, c: &Contribution<
             "dib copies hooks with `ls`, which never lists dotfiles".to_owned(),
         ));
     }
-    judge_hook(
-        name,
-        resolve_entry(merged, dir, c, chroot),
-        &run_parts_name_ok,
-    )
+    judge_hook(name, resolve_entry(merged, dir, c, chroot), filter)
 }
 
 /// Whether dib-run-parts runs a hook called `name` that resolves to `resolved`: an
-/// executable file (or a symlink to one) whose name passes `name_ok` (its `RUN_PARTS_REGEX`).
+/// executable file (or a symlink to one) whose name passes `filter` (`RUN_PARTS_REGEX`).
 /// The plan judges each element's entry with it, and the build the hooks tree as it is when
 /// a phase starts (`tree.rs`).
 pub(crate) fn judge_hook(
     name: &str,
     resolved: Result<Resolved, Reason>,
-    name_ok: &dyn Fn(&str) -> bool,
+    filter: &NameFilter,
 ) -> Verdict {
     match resolved? {
         Resolved::Dir => {
@@ -557,7 +572,16 @@ pub(crate) fn judge_hook(
         }
         Resolved::File { executable: true } => {}
     }
-    if !name_ok(name) {
+    if !filter.accepts(name) {
+        if !filter.is_default() {
+            return Err((
+                SkipReason::BadName,
+                format!(
+                    "dib-run-parts only runs names matching RUN_PARTS_REGEX `{}`",
+                    filter.as_str()
+                ),
+            ));
+        }
         let why = if name.contains('.') {
             "the name has a dot"
         } else {

@@ -82,7 +82,7 @@ pub fn list_phase(root: &Path, dir: &Path, filter: &NameFilter) -> std::io::Resu
     if host_dir.is_dir() {
         for name in names(&host_dir)? {
             let resolved = resolve(root, &dir.join(&name));
-            if simulate::judge_hook(&name, resolved, &|n| filter.accepts(n)).is_ok() {
+            if simulate::judge_hook(&name, resolved, filter).is_ok() {
                 hooks.push(name);
             }
         }

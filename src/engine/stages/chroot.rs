@@ -194,12 +194,32 @@ fn remove_if_there(path: &Path) -> Result<(), Failure> {
 
 /// dib's final scrub: /tmp emptied, logs truncated. Best effort, as in dib: what cannot be
 /// removed stays in the image.
+///
+/// An image whose `/tmp`, `/var` or `/var/log` is a symlink is left alone there: followed on
+/// the host it would lead out of the image (dib's `find -P` does not follow it either).
 pub fn scrub(b: &mut Build<'_>) {
     let mnt = b.paths().mnt.clone();
-    if let Ok(rd) = fs::read_dir(mnt.join("tmp")) {
+    for rel in ["tmp", "var", "var/log"] {
+        if fs::symlink_metadata(mnt.join(rel)).is_ok_and(|m| m.file_type().is_symlink()) {
+            b.log_line(&format!(
+                "note: /{rel} is a symlink in the image; not scrubbed"
+            ));
+        }
+    }
+    let real_dir = |rel: &str| {
+        let mut p = mnt.clone();
+        for part in rel.split('/') {
+            p.push(part);
+            if !fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_dir()) {
+                return None;
+            }
+        }
+        Some(p)
+    };
+    if let Some(Ok(rd)) = real_dir("tmp").map(fs::read_dir) {
         for e in rd.filter_map(Result::ok) {
             let p = e.path();
-            let removed = if p.is_dir() && !p.is_symlink() {
+            let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
                 fs::remove_dir_all(&p)
             } else {
                 fs::remove_file(&p)
@@ -209,7 +229,9 @@ pub fn scrub(b: &mut Build<'_>) {
             }
         }
     }
-    truncate_logs(&mnt.join("var/log"));
+    if let Some(logs) = real_dir("var/log") {
+        truncate_logs(&logs);
+    }
 }
 
 fn truncate_logs(dir: &Path) {

@@ -97,7 +97,9 @@ fn write_checksums(b: &Build<'_>, t: OutputType, dest: &Path) -> Result<(), Fail
 fn drift(b: &Build<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for p in &b.plan.phases {
-        if p.phase == Phase::BlockDeviceD {
+        // A tar build makes no disk, so block-device.d does not run (a difference from dib
+        // the README lists); a disk build must run it as planned.
+        if p.phase == Phase::BlockDeviceD && !b.opts.wants_disk() {
             continue;
         }
         for s in &p.scripts {

@@ -19,7 +19,6 @@ use crate::element::model::Phase;
 use crate::engine::context::{Build, ScriptRecord};
 use crate::engine::hooks::RUN_PARTS_NAME;
 use crate::engine::sink::Event;
-use crate::engine::steps::target_root;
 use crate::engine::sys;
 use crate::error::Failure;
 use crate::order::tree::{self, PhaseList};
@@ -102,7 +101,7 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
             .arg(&status);
         cmd.env_clear()
             .envs(b.env_outside.iter().map(|(k, v)| (k, v)));
-        if target_root(phase) {
+        if phase.target_root() {
             cmd.env("TARGET_ROOT", &paths.mnt);
         }
         cmd.env("DIBKIT_STATUS_FILE", &status);

@@ -2,6 +2,8 @@
 //! anything still mounted below the build directory (elements may mount things themselves,
 //! as dib's do). The engine's ledger records what it mounted.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::Duration;
@@ -95,37 +97,42 @@ pub fn unmount(target: &Path) -> Result<()> {
         .with_context(|| format!("unmounting {} (still busy after 2 s)", target.display()))
 }
 
-/// Mount points at or below `dir`, deepest first, from /proc/self/mountinfo.
+/// Mount points at or below `dir`, deepest first, from /proc/self/mountinfo. Paths are
+/// compared as bytes, so a non-UTF-8 or non-ASCII build directory is matched too.
+#[must_use]
 pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(info) = std::fs::read("/proc/self/mountinfo") else {
         return Vec::new();
     };
-    let dir = dir.to_string_lossy().into_owned();
     let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape)
-        .filter(|m| m == &dir || m.starts_with(&format!("{dir}/")))
-        .map(PathBuf::from)
+        .split(|b| *b == b'\n')
+        .filter_map(|l| l.split(|b| *b == b' ').nth(4))
+        .map(|m| PathBuf::from(OsString::from_vec(unescape(m))))
+        .filter(|m| m.starts_with(dir))
         .collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     out.dedup();
     out
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let b = s.as_bytes();
+/// mountinfo escapes space, tab, newline and backslash as three octal digits; every other
+/// byte (UTF-8 included) is as it is.
+fn unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap_or(b'?');
-            out.push(char::from(v));
-            i += 4;
-        } else {
-            out.push(char::from(b[i]));
-            i += 1;
+    while i < s.len() {
+        let octal = s
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if s[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(s[i]);
+                i += 1;
+            }
         }
     }
     out
@@ -156,7 +163,11 @@ pub fn sweep_except(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
 mod tests {
     #[test]
     fn mountinfo_unescape() {
-        assert_eq!(super::unescape(r"/a\040b"), "/a b");
-        assert_eq!(super::unescape("/plain"), "/plain");
+        assert_eq!(super::unescape(br"/a\040b"), b"/a b");
+        assert_eq!(super::unescape(b"/plain"), b"/plain");
+        assert_eq!(
+            super::unescape("/tmp/bu\u{e9}ld\\134x".as_bytes()),
+            "/tmp/bu\u{e9}ld\\x".as_bytes()
+        );
     }
 }

@@ -19,7 +19,7 @@ happen. Usually an element the callee comes from is missing from `element-deps`.
 
 ## Example
 ```
-root.d/60-my-os-base pre-install.d/85-dpkg-apt-update
+root.d/60-my-os-base root.d/20-dpkg-apt-config
 ```
 in an element whose set has no `dpkg`.
 
