@@ -127,17 +127,19 @@ pub fn outside(
 }
 
 /// Environment inside the chroot: cleared, then dib's variables, `DIB_*` and proxies, with
-/// dib's literal PATH and `HOME=/root`. Bash functions do not survive sudo in dib either.
+/// `HOME=/root` and the six standard directories as PATH. dib's PATH there is the literal
+/// text `$PATH:` followed by those six (`env` does not expand it), so the first component
+/// names no directory: the host's PATH never reaches the chroot. Bash functions do not
+/// survive sudo in dib either.
 #[must_use]
 pub fn inside(vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| passes_into_chroot(k))
         .collect();
     env.extend(vars.clone());
-    let host_path = std::env::var("PATH").unwrap_or_default();
     env.insert(
         "PATH".into(),
-        format!("{host_path}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
     );
     env.insert("HOME".into(), "/root".into());
     env.into_iter().collect()
