@@ -389,6 +389,97 @@ fn interrupted_build_leaves_nothing_behind_in_any_phase() {
     }
 }
 
+/// A hook that leaves a process in the background holding the phase's output does not hang
+/// the build, and a hook that ignores SIGTERM does not survive an interrupt.
+#[test]
+fn stray_and_stubborn_hook_processes_are_stopped() {
+    let Some(_serial) = enabled("stray_and_stubborn_hook_processes_are_stopped") else {
+        return;
+    };
+    let gone = |pattern: &str| {
+        Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("daemon");
+    built(
+        dibkit()
+            .args([
+                "build",
+                "debian-minimal",
+                "stray-processes",
+                "-t",
+                "tar",
+                "-o",
+            ])
+            .arg(&out)
+            .env("ELEMENTS_PATH", fixtures())
+            .env("TMPDIR", tmp.path())
+            .env("DIB_DEBIAN_KERNEL", "none")
+            .env("DIB_TEST_STRAY", "daemon"),
+        &out,
+    );
+    let log = std::fs::read_to_string(out.with_extension("log")).unwrap();
+    assert!(log.contains("processes it left in the background"), "{log}");
+    assert!(
+        gone("sleep 607"),
+        "the background process outlived its build"
+    );
+    assert_nothing_left(tmp.path());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("stubborn");
+    let mut child = dibkit()
+        .args([
+            "build",
+            "debian-minimal",
+            "stray-processes",
+            "-t",
+            "tar",
+            "-o",
+        ])
+        .arg(&out)
+        .env("ELEMENTS_PATH", fixtures())
+        .env("TMPDIR", tmp.path())
+        .env("DIB_DEBIAN_KERNEL", "none")
+        .env("DIB_TEST_STRAY", "stubborn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = out.with_extension("log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("stubborn hook waiting")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "never reached install.d"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "build ended early");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let asked = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        asked.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        gone("sleep 608"),
+        "the stubborn hook survived the interrupt"
+    );
+    assert_nothing_left(tmp.path());
+}
+
 /// The probe element's hooks record themselves: the order they ran in, phase by phase,
 /// is exactly `dibkit order`'s plan.
 #[test]

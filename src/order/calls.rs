@@ -100,7 +100,9 @@ pub fn parse(text: &str, phases: &[&str]) -> Result<Vec<Declared>, ParseError> {
         };
         let by = hook(from, line, phases)?;
         let runs = hook(to, line, phases)?;
-        if crate::element::model::Phase::from_dir(&by.0).is_some_and(crate::element::model::Phase::chroot) {
+        if crate::element::model::Phase::from_dir(&by.0)
+            .is_some_and(crate::element::model::Phase::chroot)
+        {
             return Err(ParseError {
                 line,
                 message: format!(

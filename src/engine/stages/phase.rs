@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -150,7 +150,10 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     drop(tx);
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut index = 0;
-    let mut interrupted = false;
+    let mut interrupted: Option<Instant> = None;
+    // When the runner has exited but something it started in the background still holds its
+    // output open: waited for briefly, then stopped, so a stray daemon cannot hang the build.
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
@@ -175,18 +178,54 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
                     }
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if exited.is_none() {
+                    let done = child
+                        .try_wait()
+                        .with_context(|| format!("waiting for the {} runner", phase.dir()))?;
+                    exited = done.map(|s| (s, Instant::now()));
+                }
+                if let Some((status, at)) = exited {
+                    if at.elapsed() > Duration::from_secs(5) {
+                        b.log_line(&format!(
+                            "note: {} has ended, but processes it left in the background \
+                             still hold its output; stopping them",
+                            phase.dir()
+                        ));
+                        sys::proc::terminate_group(pid);
+                        std::thread::sleep(Duration::from_secs(1));
+                        sys::proc::kill_group(pid);
+                        break status;
+                    }
+                }
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break child
-                    .wait()
-                    .with_context(|| format!("waiting for the {} runner", phase.dir()))?;
+                break match exited {
+                    Some((status, _)) => status,
+                    None => child
+                        .wait()
+                        .with_context(|| format!("waiting for the {} runner", phase.dir()))?,
+                };
             }
         }
-        if b.interrupted.load(Ordering::SeqCst) && !interrupted {
-            interrupted = true;
-            sys::proc::terminate_group(pid);
+        if b.interrupted.load(Ordering::SeqCst) {
+            match interrupted {
+                None => {
+                    interrupted = Some(Instant::now());
+                    sys::proc::terminate_group(pid);
+                }
+                // Hooks that ignore SIGTERM get SIGKILL after a grace period.
+                Some(at) if at.elapsed() > Duration::from_secs(10) => {
+                    sys::proc::kill_group(pid);
+                }
+                Some(_) => {}
+            }
         }
     };
+    if interrupted.is_some() {
+        // The runner is gone; whatever of its group ignored SIGTERM goes now.
+        sys::proc::kill_group(pid);
+    }
     b.sink.event(Event::PhaseEnd);
     let records = read_status(b, phase.dir(), &status_file);
     let calls = crate::engine::calls::read(
@@ -196,7 +235,7 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     b.calls.extend(calls);
     // Inside the image it would end up in the output; it may be gone with a killed runner.
     fs::remove_file(&status_file).ok();
-    if interrupted {
+    if interrupted.is_some() {
         return Err(Failure::interrupted());
     }
     if !status.success() {

@@ -27,10 +27,15 @@ pub fn is_root() -> bool {
 /// Sends SIGTERM to process group `pgid` (a phase runner started in its own group), so an
 /// interrupt reaches every process of the hook. A group already gone is fine.
 pub fn terminate_group(pgid: u32) {
+    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+}
+
+/// Kills what is left of a process group that did not stop on SIGTERM.
+pub fn kill_group(pgid: u32) {
+    signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+}
+
+fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
     let Ok(raw) = i32::try_from(pgid) else { return };
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(raw),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .ok();
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), signal).ok();
 }
