@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use clap::{Parser, Subcommand};
 
 use super::Failure;
-use crate::debootstrap::{cache, kernels, key, local};
+use crate::debootstrap::{cache, kernels, key, local, run};
 
 #[derive(Debug, Parser)]
 #[command(help_expected = true)]
@@ -52,6 +52,13 @@ pub enum Sub {
         #[arg(long)]
         components: String,
     },
+    /// Make a fresh tree with debootstrap: from the local cut-down index when asked and
+    /// possible (the packages fetched into the `.deb` cache first), else from the mirror's
+    /// own index, retried after a pause; each run from an empty root.
+    ///
+    /// Exit status: 0 made; 5 every run failed (the end of debootstrap's log on stderr); 2
+    /// usage error.
+    Bootstrap(Bootstrap),
     /// Print the cache key of a prepared tree.
     CacheKey(CacheKey),
     /// Print the state of the cached tree for these inputs (`usable`, `stale` or `absent`)
@@ -252,6 +259,71 @@ pub struct CacheKey {
     pub prepare_scripts: Vec<PathBuf>,
 }
 
+#[derive(Debug, Parser)]
+#[command(help_expected = true)]
+pub struct Bootstrap {
+    /// The tree (empty).
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// `DISTRO_NAME`, for the messages.
+    #[arg(long)]
+    pub distro: String,
+    /// The release.
+    #[arg(long)]
+    pub release: String,
+    /// The Debian architecture.
+    #[arg(long)]
+    pub arch: String,
+    /// The mirror; empty for debootstrap's default.
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub mirror: String,
+    /// Comma-separated components.
+    #[arg(long, default_value = "main")]
+    pub components: String,
+    /// debootstrap's variant.
+    #[arg(long, default_value = "minbase")]
+    pub variant: String,
+    /// Comma-separated extra packages (`--include`).
+    #[arg(long, default_value = "")]
+    pub include: String,
+    /// `DIB_DEBOOTSTRAP_EXTRA_ARGS`.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub extra_args: String,
+    /// The keyring; empty for the release script's.
+    #[arg(long, default_value = "")]
+    pub keyring: String,
+    /// The debootstrap script (needs --mirror).
+    #[arg(long, default_value = "")]
+    pub script: String,
+    /// debootstrap's `--cache-dir` for the `.deb` files.
+    #[arg(long, value_name = "DIR")]
+    pub deb_cache: PathBuf,
+    /// A scratch directory for the local index.
+    #[arg(long, value_name = "DIR")]
+    pub work: PathBuf,
+    /// Try the local index first (`0` not to).
+    #[arg(long, default_value = "1")]
+    pub local_index: String,
+    /// debootstrap's scripts directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/usr/share/debootstrap/scripts"
+    )]
+    pub scripts_dir: PathBuf,
+    /// Runs from the mirror before giving up.
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Seconds between them.
+    #[arg(long, default_value_t = 15)]
+    pub pause: u64,
+}
+
 /// The part of the tree `pack` packs.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PackPart {
@@ -425,6 +497,29 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 let final_script = words(prepare).into_iter().max().unwrap_or_default();
                 println!("{name} {final_script}");
             }
+            Ok(0)
+        }
+        Sub::Bootstrap(a) => {
+            let plan = run::Plan {
+                root: a.root.clone(),
+                distro: a.distro.clone(),
+                release: a.release.clone(),
+                arch: a.arch.clone(),
+                mirror: a.mirror.clone(),
+                components: a.components.clone(),
+                variant: a.variant.clone(),
+                include: a.include.clone(),
+                extra_args: a.extra_args.clone(),
+                keyring: a.keyring.clone(),
+                script: a.script.clone(),
+                deb_cache: a.deb_cache.clone(),
+                work: a.work.clone(),
+                local_index: a.local_index != "0",
+                scripts_dir: a.scripts_dir.clone(),
+                attempts: a.attempts,
+                pause: std::time::Duration::from_secs(a.pause),
+            };
+            run::bootstrap(&plan, &mut std::io::stdout(), &mut std::io::stderr())?;
             Ok(0)
         }
         Sub::CacheKey(a) => {

@@ -8,6 +8,7 @@ pub mod index;
 pub mod kernels;
 pub mod key;
 pub mod local;
+pub mod run;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
