@@ -74,3 +74,84 @@ pub fn best_effort(cmd: &mut Command, log: &mut dyn Write) -> bool {
         }
     }
 }
+
+/// Runs `first | second`, with `second`'s stdout going to `out` (a file opened to append,
+/// say); both must succeed. A failure carries the failing command line and its stderr.
+///
+/// # Errors
+/// Either tool cannot be started or exits unsuccessfully.
+pub fn pipeline(first: &mut Command, second: &mut Command, out: std::fs::File) -> Result<()> {
+    let (shown_first, shown_second) = (shown(first), shown(second));
+    let mut head = first
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {shown_first} (is it installed and on PATH?)"))?;
+    let pipe = head.stdout.take().context("the tool's stdout")?;
+    let tail = second
+        .stdin(pipe)
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {shown_second} (is it installed and on PATH?)"));
+    let tail = match tail {
+        Ok(t) => t,
+        Err(e) => {
+            // Nothing reads its output any more; it ends on the broken pipe.
+            head.kill().ok();
+            head.wait().ok();
+            return Err(e);
+        }
+    };
+    let head_out = head.wait_with_output()?;
+    let tail_out = tail.wait_with_output()?;
+    for (shown, out) in [(shown_first, head_out), (shown_second, tail_out)] {
+        if !out.status.success() {
+            bail!(
+                "{shown} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_appends_to_the_file_and_reports_the_failing_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::write(&path, "first\n").unwrap();
+        let append = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+        };
+        pipeline(
+            Command::new("printf").arg("second\\n"),
+            Command::new("tr").args(["a-z", "A-Z"]),
+            append(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nSECOND\n");
+        let e = pipeline(
+            Command::new("sh").args(["-c", "echo broken >&2; exit 3"]),
+            &mut Command::new("cat"),
+            append(),
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("broken"), "{e:#}");
+        let e = pipeline(
+            Command::new("printf").arg("x"),
+            Command::new("sh").args(["-c", "cat >/dev/null; exit 4"]),
+            append(),
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("exit status: 4"), "{e:#}");
+    }
+}
