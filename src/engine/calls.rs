@@ -211,18 +211,6 @@ fn record(
     Ok(code)
 }
 
-/// The element of a planned script, for the manifest.
-fn element_of(plan: &Plan, phase: &str, name: &str) -> String {
-    plan.phases
-        .iter()
-        .find(|p| p.phase.dir() == phase)
-        .and_then(|p| p.scripts.iter().find(|s| s.name == name))
-        .map_or_else(
-            || "(added during the build)".to_owned(),
-            |s| s.element.clone(),
-        )
-}
-
 /// The call records among a status file's lines (other lines are the runner's).
 #[must_use]
 pub fn read(plan: &Plan, text: &str) -> Vec<CallRecord> {
@@ -235,7 +223,7 @@ pub fn read(plan: &Plan, text: &str) -> Vec<CallRecord> {
                 caller: caller.to_owned(),
                 phase: phase.to_owned(),
                 script: script.to_owned(),
-                element: element_of(plan, phase, script),
+                element: plan.element_of(phase, script),
                 status: -1,
                 seconds: 0.0,
                 skipped: None,

@@ -27,6 +27,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The element a planned script of the phase directory `phase` comes from, or
+    /// `(added during the build)` for a script the plan does not have.
+    #[must_use]
+    pub fn element_of(&self, phase: &str, name: &str) -> String {
+        self.phases
+            .iter()
+            .find(|p| p.phase.dir() == phase)
+            .and_then(|p| p.scripts.iter().find(|s| s.name == name))
+            .map_or_else(
+                || "(added during the build)".to_owned(),
+                |s| s.element.clone(),
+            )
+    }
+
     /// Whether any problem makes dib fail.
     #[must_use]
     pub fn is_fatal(&self) -> bool {

@@ -26,18 +26,6 @@ use crate::order::tree::{self, PhaseList};
 /// Where the hooks tree is inside the chroot.
 const IN_TARGET: &str = "/tmp/in_target.d";
 
-fn element_of(b: &Build<'_>, phase: &str, name: &str) -> String {
-    b.plan
-        .phases
-        .iter()
-        .find(|p| p.phase.dir() == phase)
-        .and_then(|p| p.scripts.iter().find(|s| s.name == name))
-        .map_or_else(
-            || "(added during the build)".to_owned(),
-            |s| s.element.clone(),
-        )
-}
-
 /// The phase's hooks and environment.d files as the hooks tree has them now.
 fn list(b: &Build<'_>, phase: Phase) -> Result<PhaseList, Failure> {
     let paths = b.paths();
@@ -161,7 +149,7 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
                 if let Some(path) = line.strip_prefix("dib-run-parts Running ") {
                     let name = path.rsplit('/').next().unwrap_or(path);
                     index += 1;
-                    let element = element_of(b, phase.dir(), name);
+                    let element = b.plan.element_of(phase.dir(), name);
                     b.sink.event(Event::Script {
                         phase: phase.dir(),
                         index,
@@ -279,7 +267,7 @@ fn read_status(b: &Build<'_>, phase: &str, file: &Path) -> Vec<ScriptRecord> {
             ["start", name, _] => out.push(ScriptRecord {
                 phase: phase.to_owned(),
                 script: (*name).to_owned(),
-                element: element_of(b, phase, name),
+                element: b.plan.element_of(phase, name),
                 // Started and never ended: killed with the runner.
                 status: -1,
                 seconds: 0.0,
