@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use clap::{Parser, Subcommand};
 
 use super::Failure;
-use crate::debootstrap::{cache, kernels, key, local, run};
+use crate::debootstrap::{cache, kernels, key, run};
 
 #[derive(Debug, Parser)]
 #[command(help_expected = true)]
@@ -19,39 +19,6 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
-    /// Fetch and check the mirror's index, cut it down and write the local mirror into
-    /// WORK/mirror. Prints `base URL`, `components C...` and `packages N`.
-    ///
-    /// Exit status: 0 made; 1 not usable (the reason on stderr: debootstrap then reads the
-    /// mirror itself); 2 usage error.
-    LocalIndex(LocalIndex),
-    /// Fetch into the cache each package's `.deb` that it lacks, as debootstrap picks them
-    /// from the local mirror.
-    ///
-    /// Exit status: 0 fetched; 1 a fetch failed (the reason on stderr); 2 usage error.
-    FetchDebs(MissingDebs),
-    /// After a run from the local mirror: give the tree the apt lists and sources.list
-    /// debootstrap leaves from the real mirror.
-    Finish {
-        /// The directory `local-index` worked in.
-        #[arg(long, value_name = "DIR")]
-        work: PathBuf,
-        /// The tree.
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
-        /// The real mirror, as `local-index` printed it.
-        #[arg(long, value_name = "URL")]
-        mirror: String,
-        /// The release.
-        #[arg(long)]
-        release: String,
-        /// The Debian architecture.
-        #[arg(long)]
-        arch: String,
-        /// Space-separated components, as `local-index` printed them.
-        #[arg(long)]
-        components: String,
-    },
     /// Make a fresh tree with debootstrap: from the local cut-down index when asked and
     /// possible (the packages fetched into the `.deb` cache first), else from the mirror's
     /// own index, retried after a pause; each run from an empty root.
@@ -59,8 +26,6 @@ pub enum Sub {
     /// Exit status: 0 made; 5 every run failed (the end of debootstrap's log on stderr); 2
     /// usage error.
     Bootstrap(Bootstrap),
-    /// Print the cache key of a prepared tree.
-    CacheKey(CacheKey),
     /// Print the state of the cached tree for these inputs (`usable`, `stale` or `absent`)
     /// and its tarball's path (`.tar.zst` when zstd is on PATH, else `.tar.gz`).
     ///
@@ -147,69 +112,6 @@ pub enum Sub {
         #[arg(long, default_value = "")]
         compatible: String,
     },
-}
-
-#[derive(Debug, Parser)]
-#[command(help_expected = true)]
-pub struct LocalIndex {
-    /// Working directory (index/ and mirror/ are made in it).
-    #[arg(long, value_name = "DIR")]
-    pub work: PathBuf,
-    /// The mirror; empty for the release script's default.
-    #[arg(long, value_name = "URL", default_value = "")]
-    pub mirror: String,
-    /// The release (suite or codename).
-    #[arg(long)]
-    pub release: String,
-    /// The Debian architecture.
-    #[arg(long)]
-    pub arch: String,
-    /// Comma-separated components.
-    #[arg(long, default_value = "main")]
-    pub components: String,
-    /// Comma-separated extra packages (`--include`).
-    #[arg(long, default_value = "")]
-    pub include: String,
-    /// `DIB_DEBOOTSTRAP_EXTRA_ARGS`.
-    #[arg(
-        long,
-        value_name = "ARGS",
-        default_value = "",
-        allow_hyphen_values = true
-    )]
-    pub extra_args: String,
-    /// The keyring; empty for the release script's.
-    #[arg(long, default_value = "")]
-    pub keyring: String,
-    /// debootstrap's scripts directory.
-    #[arg(long, value_name = "DIR")]
-    pub scripts_dir: PathBuf,
-}
-
-#[derive(Debug, Parser)]
-#[command(help_expected = true)]
-pub struct MissingDebs {
-    /// The directory `local-index` worked in.
-    #[arg(long, value_name = "DIR")]
-    pub work: PathBuf,
-    /// The release.
-    #[arg(long)]
-    pub release: String,
-    /// The Debian architecture.
-    #[arg(long)]
-    pub arch: String,
-    /// Space-separated components, as `local-index` printed them.
-    #[arg(long)]
-    pub components: String,
-    /// The real mirror, as `local-index` printed it.
-    #[arg(long, value_name = "URL")]
-    pub mirror: String,
-    /// debootstrap's `--cache-dir`.
-    #[arg(long, value_name = "DIR")]
-    pub cache: PathBuf,
-    /// The packages (`debootstrap --print-debs` output).
-    #[arg(value_name = "PACKAGE")]
-    pub packages: Vec<String>,
 }
 
 #[derive(Debug, Parser)]
@@ -388,89 +290,6 @@ fn cache_key(a: &CacheKey, scripts: &[PathBuf]) -> Result<String, Failure> {
 /// Usage and I/O errors (exit status 2).
 pub fn run(args: &Args) -> Result<u8, Failure> {
     match &args.command {
-        Sub::LocalIndex(a) => {
-            let req = local::Request {
-                work: a.work.clone(),
-                base: a.mirror.clone(),
-                release: a.release.clone(),
-                arch: a.arch.clone(),
-                components: a.components.clone(),
-                include: a.include.clone(),
-                extra_args: a.extra_args.clone(),
-                keyring: a.keyring.clone(),
-                scripts_dir: a.scripts_dir.clone(),
-            };
-            match local::prepare(&req) {
-                Ok(p) => {
-                    println!(
-                        "base {}\ncomponents {}\npackages {}",
-                        p.base,
-                        p.components.join(" "),
-                        p.packages
-                    );
-                    Ok(0)
-                }
-                Err(e) => {
-                    eprintln!("debootstrap: no local index: {e}");
-                    Ok(1)
-                }
-            }
-        }
-        Sub::Finish {
-            work,
-            root,
-            mirror,
-            release,
-            arch,
-            components,
-        } => {
-            let comps: Vec<String> = components.split_whitespace().map(str::to_owned).collect();
-            local::finish(work, root, mirror, release, arch, &comps).map_err(|e| {
-                Failure::usage(
-                    format!("copying the index into {}: {e}", root.display()),
-                    None,
-                )
-            })?;
-            Ok(0)
-        }
-        Sub::FetchDebs(a) => {
-            let comps: Vec<String> = a.components.split_whitespace().map(str::to_owned).collect();
-            let pkgs: Vec<&str> = a
-                .packages
-                .iter()
-                .flat_map(|p| p.split_whitespace())
-                .collect();
-            let debs = local::missing_debs(
-                &a.work,
-                &a.release,
-                &a.arch,
-                &comps,
-                a.mirror.trim_end_matches('/'),
-                &a.cache,
-                &pkgs,
-            )
-            .map_err(|e| {
-                Failure::usage(
-                    format!("reading the local mirror in {}: {e}", a.work.display()),
-                    Some("run `dibkit debootstrap local-index` first".to_owned()),
-                )
-            })?;
-            if debs.is_empty() {
-                return Ok(0);
-            }
-            println!(
-                "debootstrap: fetching {} packages into {}",
-                debs.len(),
-                a.cache.display()
-            );
-            match local::fetch_debs(&a.cache, &debs) {
-                Ok(()) => Ok(0),
-                Err(e) => {
-                    eprintln!("debootstrap: fetching packages failed: {e}");
-                    Ok(1)
-                }
-            }
-        }
         Sub::Arch { arch } => {
             println!("{}", crate::debootstrap::debian_arch(arch));
             Ok(0)
@@ -520,10 +339,6 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
                 pause: std::time::Duration::from_secs(a.pause),
             };
             run::bootstrap(&plan, &mut std::io::stdout(), &mut std::io::stderr())?;
-            Ok(0)
-        }
-        Sub::CacheKey(a) => {
-            println!("{}", cache_key(a, &a.prepare_scripts)?);
             Ok(0)
         }
         Sub::CacheLookup(a) => {
