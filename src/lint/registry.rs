@@ -150,6 +150,7 @@ pub static RULES: &[&Rule] = &[
     &rules::package_installs_bad_value::RULE,
     &rules::package_installs_without_element::RULE,
     &rules::pkg_map_structure::RULE,
+    &rules::package_installs_not_a_dependency::RULE,
     &rules::unreadable_file::RULE,
     &rules::invalid_suppression::RULE,
     &rules::unused_suppression::RULE,

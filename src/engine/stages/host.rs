@@ -20,6 +20,15 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if plan.elements.iter().any(|e| e.name == "debootstrap") {
         tools.push(("debootstrap", "debootstrap"));
     }
+    // yum-minimal bootstraps the tree with the host's dnf (its `download` command is in
+    // dnf-plugins-core) and rpm.
+    if plan.elements.iter().any(|e| e.name == "yum-minimal") {
+        tools.extend([
+            ("dnf", "dnf"),
+            ("rpm", "rpm"),
+            (DNF_DOWNLOAD, "dnf-plugins-core"),
+        ]);
+    }
     if opts.wants_disk() {
         tools.extend([
             ("losetup", "mount"),
@@ -40,9 +49,56 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     tools
 }
 
+/// `dnf download`: a plugin of dnf's, not a program of its own.
+const DNF_DOWNLOAD: &str = "dnf download";
+
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// Whether the host has `tool`: a program on PATH, or for `dnf download`, dnf with its
+/// download plugin in some Python's `dnf-plugins` directory.
+fn available(tool: &str) -> bool {
+    if tool == DNF_DOWNLOAD {
+        return on_path("dnf") && dnf_plugin_present(Path::new("/usr"), "download.py");
+    }
+    on_path(tool)
+}
+
+/// Whether `usr/lib*/python3*/{dist,site}-packages/dnf-plugins/NAME` exists.
+fn dnf_plugin_present(usr: &Path, name: &str) -> bool {
+    let Ok(libs) = fs::read_dir(usr) else {
+        return false;
+    };
+    libs.filter_map(Result::ok)
+        .filter(|l| l.file_name().to_string_lossy().starts_with("lib"))
+        .filter_map(|l| fs::read_dir(l.path()).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|py| py.file_name().to_string_lossy().starts_with("python3"))
+        .any(|py| {
+            ["dist-packages", "site-packages"]
+                .iter()
+                .any(|d| py.path().join(d).join("dnf-plugins").join(name).is_file())
+        })
+}
+
+/// The preflight message for missing host tools: each tool, and one `apt-get install` line
+/// with each package once.
+fn missing_tools_message(missing: &[(&str, &str)]) -> String {
+    let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let mut pkgs: Vec<&str> = Vec::new();
+    for (_, p) in missing {
+        if !pkgs.contains(p) {
+            pkgs.push(p);
+        }
+    }
+    format!(
+        "missing host tools: {}; install them with `apt-get install {}`",
+        tools.join(", "),
+        pkgs.join(" ")
+    )
 }
 
 /// Checks everything that can be checked before touching the host: outputs in the way,
@@ -67,17 +123,10 @@ pub fn preflight(b: &mut Build<'_>) -> Result<(), Failure> {
     }
     let missing: Vec<(&str, &str)> = required_tools(&b.plan, opts)
         .into_iter()
-        .filter(|(t, _)| !on_path(t))
+        .filter(|(t, _)| !available(t))
         .collect();
     if !missing.is_empty() {
-        let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
-        let mut pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
-        pkgs.dedup();
-        return Err(Failure::preflight(format!(
-            "missing host tools: {}; install them with `apt-get install {}`",
-            tools.join(", "),
-            pkgs.join(" ")
-        )));
+        return Err(Failure::preflight(missing_tools_message(&missing)));
     }
     if tmpfs_allowed(opts, mem_total_kib()).is_ok() {
         return Ok(());
@@ -248,6 +297,65 @@ pub(crate) mod tests {
             run_parts: NameFilter::default(),
             disk: None,
         }
+    }
+
+    fn plan(elements: &[&str]) -> crate::order::plan::Plan {
+        use crate::deps::expand;
+        use crate::element::discover::{self, Builtins};
+        let mut lib = discover::discover(&[], &Builtins::Embedded).unwrap();
+        let args: Vec<String> = elements.iter().map(|s| (*s).to_owned()).collect();
+        let request = expand::form_request(&args, false, "amd64");
+        let outcome = expand::expand(&request, &mut lib).unwrap();
+        crate::order::simulate::plan(&lib, &outcome).unwrap()
+    }
+
+    #[test]
+    fn yum_minimal_needs_dnf_rpm_and_dnf_download_from_their_debian_packages() {
+        let tools = super::required_tools(&plan(&["fedora-minimal"]), &options());
+        for t in [
+            ("dnf", "dnf"),
+            ("rpm", "rpm"),
+            ("dnf download", "dnf-plugins-core"),
+        ] {
+            assert!(tools.contains(&t), "{t:?} not in {tools:?}");
+        }
+        let debian = super::required_tools(&plan(&["debian-minimal"]), &options());
+        assert!(
+            !debian
+                .iter()
+                .any(|t| t.0.starts_with("dnf") || t.0 == "rpm")
+        );
+        assert_eq!(
+            super::missing_tools_message(&[
+                ("dnf", "dnf"),
+                ("rpm", "rpm"),
+                ("dnf download", "dnf-plugins-core"),
+                ("bash", "bash"),
+                ("find", "findutils"),
+                ("mkfs.ext4", "e2fsprogs"),
+                ("mkfs.vfat", "dosfstools"),
+                ("mcopy", "mtools"),
+                ("mkfs.vfat", "dosfstools"),
+            ]),
+            "missing host tools: dnf, rpm, dnf download, bash, find, mkfs.ext4, mkfs.vfat, mcopy, mkfs.vfat; \
+             install them with `apt-get install dnf rpm dnf-plugins-core bash findutils e2fsprogs dosfstools mtools`"
+        );
+    }
+
+    #[test]
+    fn dnf_download_is_found_in_any_pythons_plugin_directory() {
+        let usr = tempfile::tempdir().unwrap();
+        assert!(!super::dnf_plugin_present(usr.path(), "download.py"));
+        let dir = usr.path().join("lib/python3.11/site-packages/dnf-plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!super::dnf_plugin_present(usr.path(), "download.py"));
+        std::fs::write(dir.join("download.py"), "").unwrap();
+        assert!(super::dnf_plugin_present(usr.path(), "download.py"));
+        let debian = tempfile::tempdir().unwrap();
+        let dir = debian.path().join("lib/python3/dist-packages/dnf-plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("download.py"), "").unwrap();
+        assert!(super::dnf_plugin_present(debian.path(), "download.py"));
     }
 
     #[test]

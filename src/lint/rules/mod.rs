@@ -42,6 +42,7 @@ pub(crate) mod not_executable;
 pub(crate) mod order_tie;
 pub(crate) mod package_installs_bad_phase;
 pub(crate) mod package_installs_bad_value;
+pub(crate) mod package_installs_not_a_dependency;
 pub(crate) mod package_installs_unknown_key;
 pub(crate) mod package_installs_without_element;
 pub(crate) mod pkg_map_structure;
