@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "e2e/redhat.rs"]
+mod redhat;
+
 /// Builds share the machine's mounts, the image cache and the apt cache, and the checks
 /// below look at every mount: one build at a time, however the harness schedules tests.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
