@@ -133,6 +133,25 @@ fn el7_elements_warn_before_anything_runs() {
     );
     let current = run("9-stream");
     assert!(current.status.success() && current.stderr.is_empty());
+    // Debian's rpm writes sqlite only: yum-minimal stops before fetching anything, saying
+    // what to use.
+    let tmp = tempfile::tempdir().unwrap();
+    let bootstrap = StdCommand::new("bash")
+        .arg(root().join("elements/yum-minimal/root.d/08-yum-chroot"))
+        .env("TARGET_ROOT", tmp.path().join("root"))
+        .env("TMP_HOOKS_PATH", tmp.path())
+        .env("DIB_IMAGE_CACHE", tmp.path().join("cache"))
+        .env("DISTRO_NAME", "centos")
+        .env("DIB_RELEASE", "7")
+        .output()
+        .unwrap();
+    assert_eq!(bootstrap.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bootstrap.stderr);
+    assert!(
+        err.contains("Berkeley DB") && err.contains("the centos7 element"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("root").exists());
     let unknown = run("6");
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("'6'"));
