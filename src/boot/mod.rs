@@ -172,6 +172,10 @@ struct Machine {
     disk_format: &'static str,
     iso: Option<PathBuf>,
     nic: String,
+    /// The port on 127.0.0.1 forwarded to the guest's sshd.
+    port: u16,
+    /// This boot's temporary directory.
+    work: PathBuf,
 }
 
 /// OVMF firmware for `--uefi`.
@@ -256,7 +260,6 @@ type Attempt = (bool, f64, Vec<String>, Option<SshOutcome>);
 fn attempt(
     opts: &Options,
     machine: &Machine,
-    port: u16,
     accel: &'static str,
     expect: &Regex,
     give_up_silent: Option<Duration>,
@@ -303,7 +306,8 @@ fn attempt(
             let login = ssh::Login {
                 user: check.user.clone(),
                 key: check.key.clone(),
-                port,
+                port: machine.port,
+                control: Some(machine.work.join(format!("ssh-{accel}"))),
             };
             // Login gets what is left of the timeout, and at least two minutes (sshd starts
             // after the prompt on a slow machine).
@@ -321,6 +325,7 @@ fn attempt(
                         .push(ssh::exec(&login, command, check.exec_timeout)?);
                 }
             }
+            ssh::close(&login);
             ssh_outcome = Some(outcome);
         }
     }
@@ -361,6 +366,8 @@ pub fn boot(opts: &Options) -> Result<Outcome> {
         disk_format: format_of(&opts.image),
         iso: None,
         nic: String::new(),
+        port: 0,
+        work: work.path().to_path_buf(),
     };
     let mut disk_bytes = None;
     if let Some(spec) = &opts.resize {
@@ -383,6 +390,7 @@ pub fn boot(opts: &Options) -> Result<Outcome> {
         Some(p) => p,
         None => free_port()?,
     };
+    machine.port = port;
     let ssh_target = guest.map_or_else(|| "10.0.2.15".to_owned(), |a| a.to_string());
     machine.nic = format!(
         "user,model=virtio-net-pci,mac={mac},hostfwd=tcp:127.0.0.1:{port}-{}:22",
@@ -408,7 +416,7 @@ pub fn boot(opts: &Options) -> Result<Outcome> {
     if use_kvm {
         // /dev/kvm can exist while guests hang in it: a silent console means fall back.
         let silent = (opts.accel == "auto").then(|| Duration::from_secs(20));
-        if let Some(done) = attempt(opts, &machine, port, "kvm", &expect, silent, &mut log)? {
+        if let Some(done) = attempt(opts, &machine, "kvm", &expect, silent, &mut log)? {
             return Ok(outcome(done, "kvm"));
         }
         writeln!(
@@ -416,7 +424,7 @@ pub fn boot(opts: &Options) -> Result<Outcome> {
             "\n[dibkit: no console output under KVM in 20 s; retrying with TCG]"
         )?;
     }
-    let done = attempt(opts, &machine, port, "tcg", &expect, None, &mut log)?
+    let done = attempt(opts, &machine, "tcg", &expect, None, &mut log)?
         .ok_or_else(|| anyhow!("qemu stopped unexpectedly"))?;
     Ok(outcome(done, "tcg"))
 }

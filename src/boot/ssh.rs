@@ -16,6 +16,9 @@ pub struct Login {
     /// The private key.
     pub key: PathBuf,
     pub port: u16,
+    /// A control socket: one connection carries the login and every command (a TCG guest
+    /// takes seconds per key exchange). It lives in a directory only this boot uses.
+    pub control: Option<PathBuf>,
 }
 
 /// A command run in the guest.
@@ -86,9 +89,25 @@ fn ssh(login: &Login) -> Command {
             "-o",
             "ServerAliveInterval=15",
         ])
-        .arg(format!("{}@127.0.0.1", login.user))
         .stdin(Stdio::null());
+    if let Some(control) = &login.control {
+        cmd.arg("-o")
+            .arg(format!("ControlPath={}", control.display()))
+            .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]);
+    }
+    cmd.arg(format!("{}@127.0.0.1", login.user));
     cmd
+}
+
+/// Ends the shared connection, if there is one.
+pub fn close(login: &Login) {
+    if login.control.is_some() {
+        let _ = ssh(login)
+            .args(["-O", "exit"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// Runs `command` in the guest, for at most `limit`.

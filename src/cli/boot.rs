@@ -51,14 +51,9 @@ pub struct Checks {
     /// --name, --address, --user-data and the public keys (--key's and --public-key's);
     /// `--config-drive=DIR` takes DIR instead: meta_data.json (and network_data.json,
     /// user_data...) or a drive's own tree with openstack/latest/.
-    #[arg(
-        long,
-        value_name = "DIR",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = ""
-    )]
-    pub config_drive: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", num_args = 0..=1, require_equals = true)]
+    #[allow(clippy::option_option)]
+    pub config_drive: Option<Option<PathBuf>>,
 
     /// The server's name in the config drive (meta_data.json `name` and `hostname`)
     /// [default: the image's file name].
@@ -144,7 +139,7 @@ fn drive(checks: &Checks, image: &Path) -> Result<Option<config_drive::Drive>, F
         }
         return Ok(None);
     };
-    if !dir.as_os_str().is_empty() {
+    if let Some(dir) = dir {
         if from_flags {
             return Err(Failure::usage(
                 format!(
