@@ -77,6 +77,20 @@ fn marker_line(block: &[String]) -> String {
     block[block.len() / 2].clone()
 }
 
+/// The probe's encoding of a line: the build records DIB_* variables in the image, where the
+/// line itself must not appear.
+fn swap_case(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
 fn host_bundle() -> PathBuf {
     [
         "/etc/ssl/certs/ca-certificates.crt",
@@ -227,7 +241,7 @@ fn jenkins_worker_boots_as_a_cloud_server() {
         .env("ELEMENTS_PATH", &elements_path)
         .env("TMPDIR", tmp.path())
         .env("SSL_CERT_FILE", &bundle)
-        .env("DIB_HOST_CA_PROBE", marker_line(marker_block))
+        .env("DIB_HOST_CA_PROBE", swap_case(&marker_line(marker_block)))
         .env("JENKINS_PUBLIC_SSH_KEY_PATH", key.with_extension("pub"))
         .output()
         .unwrap();

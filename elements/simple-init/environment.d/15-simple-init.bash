@@ -12,8 +12,8 @@ case "${DISTRO_NAME:-}" in
             _simple_init_major=${DIB_RELEASE:-0}
             _simple_init_major=${_simple_init_major%%[!0-9]*}
             if [ "$DISTRO_NAME" = "fedora" ] || [ "${_simple_init_major:-0}" -ge 9 ]; then
-                echo "simple-init: DIB_SIMPLE_INIT_NETWORKMANAGER=0 needs network-scripts," \
-                    "which $DISTRO_NAME ${DIB_RELEASE:-} does not have; use 1 (NetworkManager)" >&2
+                echo "simple-init: DIB_SIMPLE_INIT_NETWORKMANAGER=0 needs network-scripts;" \
+                    "$DISTRO_NAME ${DIB_RELEASE:-} does not have them; use 1 (NetworkManager)" >&2
                 unset _simple_init_major
                 return 1
             fi
