@@ -230,3 +230,104 @@ fn boot_check_flags_that_cannot_work_are_refused_before_booting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run with --boot-test"));
 }
+
+/// Runs simple-init's extra-data.d clone script as the build would, with `TMP_MOUNT_PATH` in
+/// `root` and `env`.
+fn clone_glean(root: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let script =
+        crate::common::root().join("elements/simple-init/extra-data.d/50-simple-init-glean-repo");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script)
+        .env("TMP_MOUNT_PATH", root)
+        .env_remove("DIB_INSTALLTYPE_simple_init")
+        .env_remove("DIB_DEFAULT_INSTALLTYPE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn repo_install_clones_the_given_location_at_the_given_ref() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream = tmp.path().join("glean");
+    fs::create_dir(&upstream).unwrap();
+    git(&upstream, &["init", "-q"]);
+    fs::write(upstream.join("setup.py"), "first\n").unwrap();
+    git(&upstream, &["add", "."]);
+    git(&upstream, &["commit", "-qm", "one"]);
+    git(&upstream, &["tag", "v1"]);
+    let v1 = git(&upstream, &["rev-parse", "HEAD"]);
+    fs::write(upstream.join("setup.py"), "second\n").unwrap();
+    git(&upstream, &["commit", "-qam", "two"]);
+
+    let root = tmp.path().join("root");
+    let location = upstream.display().to_string();
+    let out = clone_glean(
+        &root,
+        &[
+            ("DIB_INSTALLTYPE_simple_init", "repo"),
+            ("DIB_REPOLOCATION_glean", &location),
+            ("DIB_REPOREF_glean", "v1"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checkout = root.join("tmp/glean.git");
+    assert_eq!(
+        fs::read_to_string(checkout.join("setup.py")).unwrap(),
+        "first\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("at {v1}")));
+
+    // Any other install type clones nothing.
+    let other = tmp.path().join("other");
+    for env in [
+        vec![("DIB_REPOLOCATION_glean", location.as_str())],
+        vec![
+            ("DIB_INSTALLTYPE_simple_init", "source"),
+            ("DIB_DEFAULT_INSTALLTYPE", "repo"),
+        ],
+        vec![("DIB_INSTALLTYPE_simple_init", "package")],
+    ] {
+        assert!(clone_glean(&other, &env).status.success());
+        assert!(!other.join("tmp/glean.git").exists(), "{env:?}");
+    }
+    // DIB_DEFAULT_INSTALLTYPE applies when simple-init has no type of its own.
+    let default = tmp.path().join("default");
+    let out = clone_glean(
+        &default,
+        &[
+            ("DIB_DEFAULT_INSTALLTYPE", "repo"),
+            ("DIB_REPOLOCATION_glean", &location),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(default.join("tmp/glean.git/setup.py")).unwrap(),
+        "second\n"
+    );
+}
