@@ -148,7 +148,9 @@ fn check_image_root(raw: &Path, mnt: &Path, lines: &[String]) {
         assert_eq!(found, "", "dibkit's CA files are in the image");
         let hosts = std::fs::read_to_string(mnt.join("etc/hosts")).unwrap();
         assert!(hosts.contains("127.0.1.1 debian"), "{hosts}");
-        assert!(mnt.join("usr/local/bin/glean-install").exists());
+        // glean in its virtualenv, linked onto the PATH (an absolute link: not followed here).
+        assert!(mnt.join("usr/glean/bin/glean-install").is_file());
+        assert!(std::fs::symlink_metadata(mnt.join("usr/local/bin/glean-install")).is_ok());
         assert!(!mnt.join("usr/bin/cloud-init").exists());
     };
     let result = std::panic::catch_unwind(checks);
