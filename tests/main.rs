@@ -18,4 +18,5 @@ mod precommit;
 mod props;
 mod qcow2;
 mod redhat;
+mod simple_init;
 mod upstream;

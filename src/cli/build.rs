@@ -56,9 +56,16 @@ pub struct Args {
     pub logfile: Option<PathBuf>,
 
     /// After the build, boot the first disk image with `dibkit boot` (BIOS) and fail the
-    /// build if it does not reach a login prompt.
+    /// build if it does not reach a login prompt, or fails a check given with it (the
+    /// boot checks below: --config-drive, --ssh, --key, --exec, --resize, ...).
     #[arg(long)]
     pub boot_test: bool,
+
+    #[command(
+        flatten,
+        next_help_heading = "Boot checks (with --boot-test; as for `dibkit boot`)"
+    )]
+    pub checks: super::boot::Checks,
 
     /// Image size in GiB (default: computed from the tree, as dib does).
     #[arg(long, value_name = "GiB")]
@@ -367,6 +374,12 @@ fn report(summary: &engine::Summary) {
 
 /// Runs `dibkit build`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
+    if args.checks.any() && !args.boot_test {
+        return Err(Failure::usage(
+            "the boot checks (--config-drive, --ssh, --key, --exec, --resize, ...) run with --boot-test",
+            Some("add --boot-test".to_owned()),
+        ));
+    }
     let (lib, entries, plan) = args.request.plan(&args.elements)?;
     if plan.is_fatal() {
         let problems: Vec<String> = plan
@@ -422,6 +435,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             memory: 1024,
             log: None,
             accel: "auto".to_owned(),
+            checks: args.checks.clone(),
         });
     }
     Ok(0)

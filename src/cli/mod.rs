@@ -52,10 +52,13 @@ pub enum Command {
     /// Exit status: 0 resolved; 1 the set or its package-installs files make dib fail;
     /// 2 usage or I/O error.
     Packages(packages::Args),
-    /// Boot an image in QEMU and wait for its login prompt on the serial console.
+    /// Boot an image in QEMU as a cloud would and wait for its login prompt on the serial
+    /// console; optionally with an OpenStack config drive, a grown disk, an SSH login and
+    /// commands run there.
     ///
-    /// Exit status: 0 booted; 1 the pattern did not appear in time (the last console lines
-    /// are shown); 2 usage error or QEMU/OVMF missing.
+    /// Exit status: 0 booted (and logged in, and every command succeeded); 1 the pattern did
+    /// not appear in time (the last console lines are shown), no SSH login worked, or a
+    /// command failed; 2 usage error or QEMU/OVMF missing.
     Boot(boot::Args),
     /// Create a new element that passes `dibkit lint` from the first commit.
     ///

@@ -21,6 +21,7 @@ pub mod context;
 pub mod disk;
 pub mod env;
 pub mod hooks;
+pub mod host_ca;
 pub mod ledger;
 pub mod options;
 pub mod qcow2;

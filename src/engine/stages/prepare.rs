@@ -11,7 +11,7 @@ use anyhow::Context;
 use crate::element::discover::Library;
 use crate::element::model::Root;
 use crate::engine::context::Build;
-use crate::engine::{env, hooks};
+use crate::engine::{env, hooks, host_ca};
 use crate::error::Failure;
 use crate::order::plan::Plan;
 
@@ -62,5 +62,18 @@ pub fn assemble(b: &mut Build<'_>) -> Result<(), Failure> {
     }
     b.env_outside = env::outside(&vars, &element_paths);
     b.env_inside = env::inside(&vars);
+    // The host's CAs for HTTPS from the chroot (a TLS-intercepting proxy's included).
+    let ssl_cert_file = std::env::var("SSL_CERT_FILE").ok();
+    match host_ca::find_bundle(ssl_cert_file.as_deref()) {
+        Some(bundle) => {
+            host_ca::install(&bundle, &paths.hooks)?;
+            b.env_inside.extend(host_ca::chroot_env());
+            b.log_line(&format!(
+                "the chroot's TLS clients trust the host's CAs ({}) while hooks run",
+                bundle.display()
+            ));
+        }
+        None => b.log_line("note: no CA bundle on the host; the chroot uses its own CAs"),
+    }
     Ok(())
 }
