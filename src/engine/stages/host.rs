@@ -242,6 +242,7 @@ pub(crate) mod tests {
             qemu_img_options: None,
             keep_on_error: false,
             tmpfs: Some(4),
+            records_dir: None,
             force: false,
             elements_path: Vec::new(),
             library: Library::Embedded,
