@@ -219,6 +219,21 @@ fn disk_layout(disk: &DiskOptions) -> String {
     s
 }
 
+/// `DIBKIT_TMPFS_SIZE`: a number with an optional k, m, g or % suffix, as tmpfs takes it.
+fn tmpfs_size() -> Result<Option<String>, Failure> {
+    let Some(v) = var("DIBKIT_TMPFS_SIZE") else {
+        return Ok(None);
+    };
+    let digits = v.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Failure::usage(
+            format!("DIBKIT_TMPFS_SIZE is `{v}`, not a tmpfs size"),
+            Some("set it to e.g. 6G, 800M or 25%, or unset it".to_owned()),
+        ));
+    }
+    Ok(Some(v))
+}
+
 /// A variable of the caller's environment, when set and not empty.
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -362,6 +377,7 @@ fn options(
         run_parts,
         disk,
         records_dir: args.dib.records_dir.clone(),
+        tmpfs_size: tmpfs_size()?,
     })
 }
 

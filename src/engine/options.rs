@@ -151,6 +151,9 @@ pub struct Options {
     pub disk: Option<DiskOptions>,
     /// Where the manifest goes, when not beside the output.
     pub records_dir: Option<PathBuf>,
+    /// `DIBKIT_TMPFS_SIZE` (dibkit's own): the most each tmpfs of the build directory may
+    /// hold (`size=` of tmpfs, e.g. `6G`); unset, half the RAM as in dib.
+    pub tmpfs_size: Option<String>,
 }
 
 impl Options {
