@@ -107,11 +107,16 @@ pub fn diagnose(b: &Build<'_>, step: &Step, failure: Failure) -> Failure {
         return failure;
     }
     let hint = if fs.what.contains("tmpfs") {
-        "a tmpfs takes up to half the RAM: build on disk with --no-tmpfs (and TMPDIR on a roomier disk), or on a machine with more memory"
+        match &b.opts.tmpfs_size {
+            Some(size) => format!(
+                "DIBKIT_TMPFS_SIZE={size} caps the tmpfs: raise it, or build on disk with --no-tmpfs (and TMPDIR on a roomier disk)"
+            ),
+            None => "a tmpfs takes up to half the RAM: build on disk with --no-tmpfs (and TMPDIR on a roomier disk), or on a machine with more memory".to_owned(),
+        }
     } else if fs.what.contains("image's filesystem") {
-        "make the image larger with --image-size, or DIB_IMAGE_EXTRA_SIZE (MiB) on top of the tree's size"
+        "make the image larger with --image-size, or DIB_IMAGE_EXTRA_SIZE (MiB) on top of the tree's size".to_owned()
     } else {
-        "free space there, or set TMPDIR to a roomier disk"
+        "free space there, or set TMPDIR to a roomier disk".to_owned()
     };
     let mut out = Failure::new(
         failure.code,
@@ -123,7 +128,7 @@ pub fn diagnose(b: &Build<'_>, step: &Step, failure: Failure) -> Failure {
             mib(fs.free),
             mib(fs.total)
         ),
-        Some(hint.to_owned()),
+        Some(hint),
     );
     out.notes.push(failure.message.clone());
     out.notes.extend(failure.notes);
