@@ -39,6 +39,25 @@ fn mounts_below(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// On drop (a failed assertion included), lazily unmounts everything below a directory and
+/// detaches loop devices backed there, so removing the temporary directory never reaches
+/// into the chroot's /proc, /sys or /dev of a killed build.
+struct Unmounted(PathBuf);
+
+impl Drop for Unmounted {
+    fn drop(&mut self) {
+        let mut mounts = mounts_below(&self.0);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            Command::new("umount").args(["-l", &m]).status().ok();
+        }
+        for l in loops_below(&self.0) {
+            let dev = l.split(':').next().unwrap_or_default().to_owned();
+            Command::new("losetup").args(["-d", &dev]).status().ok();
+        }
+    }
+}
+
 /// A tree as a map from path to what it is: type, mode, owner, and the target of a link or
 /// the sha256 of a file's content. Timestamps are left out.
 fn tree(root: &Path) -> BTreeMap<String, String> {
@@ -488,8 +507,9 @@ fn nodepool_builder_builds_with_dibkit() {
     assert_nothing_left(&build_tmp);
 }
 
-/// SIGKILL (nodepool's build timeout) while the disk image is attached, in block-device.d:
-/// the loop device, its partition devices and the mounts stay behind; the next dibkit build
+/// SIGKILL (nodepool's build timeout) while the disk image is attached and mounted, in
+/// finalise.d (a hook still running in the chroot): the loop device, its partition devices
+/// and the mounts stay behind; the next dibkit build
 /// on the machine releases them, says so, and touches nothing else.
 #[test]
 fn killed_disk_build_is_released_by_the_next_run() {
@@ -497,6 +517,7 @@ fn killed_disk_build_is_released_by_the_next_run() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
+    let _unmounted = Unmounted(tmp.path().to_path_buf());
     let out = tmp.path().join("disk");
     let log = tmp.path().join("disk.log");
     let mut child = dibkit()
@@ -508,12 +529,12 @@ fn killed_disk_build_is_released_by_the_next_run() {
         .env("ELEMENTS_PATH", fixtures())
         .env("TMPDIR", tmp.path())
         .env("DIB_DEBIAN_KERNEL", "none")
-        .env("DIB_PROBE_PAUSE", "block-device.d")
+        .env("DIB_PROBE_PAUSE", "finalise.d")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_pause(&mut child, &log, "block-device.d");
+    wait_for_pause(&mut child, &log, "finalise.d");
     child.kill().unwrap();
     child.wait().unwrap();
     let loops = loops_below(tmp.path());
