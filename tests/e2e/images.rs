@@ -283,22 +283,119 @@ impl Drop for Killed {
     }
 }
 
-/// Starts Debian's ZooKeeper on 127.0.0.1 with a configuration and data in `dir`, and waits
-/// until it answers.
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate, in `dir` (ca.pem,
+/// server.pem with its key, client.crt, client.key): nodepool 11 talks to ZooKeeper over TLS
+/// only.
+fn certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let req = |key: &str, out: &str, cn: &str| {
+        openssl(
+            dir,
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", out, "-subj", cn,
+            ],
+        );
+    };
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dibkit test CA",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    req("server.key", "server.csr", "/CN=localhost");
+    req("client.key", "client.csr", "/CN=nodepool-builder");
+    for (csr, crt, ext) in [
+        ("server.csr", "server.crt", Some("san.ext")),
+        ("client.csr", "client.crt", None),
+    ] {
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            crt,
+            "-days",
+            "2",
+        ];
+        if let Some(e) = ext {
+            args.extend(["-extfile", e]);
+        }
+        openssl(dir, &args);
+    }
+    let pem = [
+        std::fs::read_to_string(dir.join("server.key")).unwrap(),
+        std::fs::read_to_string(dir.join("server.crt")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("server.pem"), pem).unwrap();
+}
+
+/// Starts Debian's ZooKeeper on 127.0.0.1 with a configuration, certificates and data in
+/// `dir`, and waits until it answers. Returns it and its TLS port (a plain port, for the
+/// readiness check only, is on too).
 fn zookeeper(dir: &Path) -> (Killed, u16) {
+    let plain = free_port();
     let port = free_port();
+    certificates(dir);
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let cfg = dir.join("zoo.cfg");
+    let d = dir.display();
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr,ruok\n",
-            dir.join("data").display()
+            "tickTime=2000\ndataDir={d}/data\nclientPort={plain}\nclientPortAddress=127.0.0.1\n\
+             secureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             ssl.keyStore.location={d}/server.pem\nssl.keyStore.type=PEM\n\
+             ssl.trustStore.location={d}/ca.pem\nssl.trustStore.type=PEM\n\
+             admin.enableServer=false\n4lw.commands.whitelist=srvr\n"
         ),
     )
     .unwrap();
+    // Debian's zookeeper.jar names its other jars in its manifest, all but netty's codec,
+    // which the TLS (Netty) connection factory needs.
     let child = Command::new("java")
-        .args(["-cp", "/usr/share/java/zookeeper.jar"])
+        .args([
+            "-cp",
+            "/usr/share/java/zookeeper.jar:/usr/share/java/netty-codec.jar",
+        ])
         .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
         .arg(&cfg)
         .stdout(std::fs::File::create(dir.join("zk.log")).unwrap())
@@ -308,7 +405,7 @@ fn zookeeper(dir: &Path) -> (Killed, u16) {
     let zk = Killed(child);
     let start = Instant::now();
     loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", plain)) {
             use std::io::Write;
             let mut answer = String::new();
             if s.write_all(b"srvr").is_ok()
@@ -354,7 +451,8 @@ fn nodepool_builder_builds_with_dibkit() {
     };
     let venv = nodepool_venv();
     let tmp = tempfile::tempdir().unwrap();
-    let (_zk, port) = zookeeper(&tmp.path().join("zk"));
+    let zk_dir = tmp.path().join("zk");
+    let (_zk, port) = zookeeper(&zk_dir);
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let dic = bin.join("disk-image-create");
@@ -370,6 +468,7 @@ fn nodepool_builder_builds_with_dibkit() {
         &config,
         format!(
             "zookeeper-servers:\n  - host: 127.0.0.1\n    port: {port}\n\
+             zookeeper-tls:\n  ca: {zk}/ca.pem\n  cert: {zk}/client.crt\n  key: {zk}/client.key\n\
              images-dir: {images}\n\
              build-log-dir: {logs}\n\
              elements-dir: {elements}\n\
@@ -389,6 +488,7 @@ fn nodepool_builder_builds_with_dibkit() {
             elements = image_fixtures().display(),
             dic = dic.display(),
             tmpdir = build_tmp.display(),
+            zk = zk_dir.display(),
         ),
     )
     .unwrap();
