@@ -228,3 +228,74 @@ fn commands_equal_upstream_diskimage_builder() {
         assert_eq!(ours, theirs, "{}", file.display());
     }
 }
+
+/// nodepool's `--qemu-img-options compat=0.10`: dibkit's own qcow2 writer makes a version 2
+/// image ("old-style qcow2"), which qemu-img checks clean and reads as the raw image; other
+/// options still go to qemu-img, and never to a raw output (dib converts only qcow2 with them).
+#[test]
+fn compat_0_10_is_an_old_style_qcow2() {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::AtomicBool;
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("DIBKIT_REQUIRE_ORACLE").as_deref() != Ok("1"),
+            "qemu-img must be installed in CI"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("disk.raw");
+    let f = std::fs::File::create(&raw).unwrap();
+    f.set_len(64 << 20).unwrap();
+    let text: Vec<u8> = (0..3_000_000u32)
+        .map(|i| b"dibkit "[(i % 7) as usize])
+        .collect();
+    f.write_all_at(&text, 1 << 20).unwrap();
+    f.write_all_at(b"the end", (64 << 20) - 7).unwrap();
+    drop(f);
+    use dibkit::engine::disk;
+    assert!(disk::builtin_writer("qcow2", true, Some("compat=0.10")));
+    assert!(!disk::builtin_writer(
+        "qcow2",
+        true,
+        Some("lazy_refcounts=on")
+    ));
+    assert_eq!(
+        disk::convert_args("raw", false, Some("compat=0.10")),
+        ["-f", "raw", "-O", "raw"]
+    );
+    let image = tmp.path().join("disk.qcow2");
+    disk::convert(
+        &raw,
+        "qcow2",
+        &image,
+        true,
+        Some("compat=0.10"),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output", "json"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["format-specific"]["data"]["compat"], "0.10", "{info}");
+    for args in [vec!["check"], vec!["compare", "-f", "raw", "-F", "qcow2"]] {
+        let mut cmd = std::process::Command::new("qemu-img");
+        cmd.args(&args);
+        if args[0] == "compare" {
+            cmd.arg(&raw);
+        }
+        let out = cmd.arg(&image).output().unwrap();
+        assert!(
+            out.status.success(),
+            "qemu-img {args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

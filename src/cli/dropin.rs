@@ -415,7 +415,10 @@ mod tests {
         assert_eq!(opts.len(), 6);
         assert_eq!(
             opts[4],
-            ("--qemu-img-options".to_owned(), Some("compat=0.10".to_owned()))
+            (
+                "--qemu-img-options".to_owned(),
+                Some("compat=0.10".to_owned())
+            )
         );
         assert_eq!(
             opts[5],
