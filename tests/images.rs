@@ -234,6 +234,7 @@ fn commands_equal_upstream_diskimage_builder() {
 /// options still go to qemu-img, and never to a raw output (dib converts only qcow2 with them).
 #[test]
 fn compat_0_10_is_an_old_style_qcow2() {
+    use dibkit::engine::disk;
     use std::os::unix::fs::FileExt;
     use std::sync::atomic::AtomicBool;
     if std::process::Command::new("qemu-img")
@@ -257,7 +258,6 @@ fn compat_0_10_is_an_old_style_qcow2() {
     f.write_all_at(&text, 1 << 20).unwrap();
     f.write_all_at(b"the end", (64 << 20) - 7).unwrap();
     drop(f);
-    use dibkit::engine::disk;
     assert!(disk::builtin_writer("qcow2", true, Some("compat=0.10")));
     assert!(!disk::builtin_writer(
         "qcow2",
