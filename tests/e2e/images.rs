@@ -119,9 +119,11 @@ fn untar(tar: &Path, into: &Path) -> BTreeMap<String, String> {
 /// Files whose content differs between two builds of the same image however they are run,
 /// each for a reason that is not the build's order: filesystem UUIDs chosen when the disk
 /// image is made (fstab, grub.cfg, the initramfs that embeds them), logs and caches that hold
-/// times, and the random seeds and ids made at install time.
+/// times, the random seeds and ids made at install time, and the manifests, which record the
+/// image's name (`-o`: the two runs write to different names).
 fn differs_by_nature(path: &str) -> bool {
-    path == "etc/fstab"
+    path.starts_with("etc/dib-manifests/")
+        || path == "etc/fstab"
         || path.starts_with("boot/grub/")
         || path.starts_with("boot/initrd.img")
         || path.starts_with("var/log/")
