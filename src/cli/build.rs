@@ -23,7 +23,7 @@ pub struct Args {
     pub elements: Vec<String>,
 
     /// Build the images of a dib image file (diskimage-builder's YAML format; repeat for
-    /// several files, whose lists are joined). See "Image files" in README.md.
+    /// several files, whose lists are joined). See "Many images" in README.md.
     #[arg(long = "file", value_name = "FILE", conflicts_with = "elements")]
     pub files: Vec<PathBuf>,
 
