@@ -14,6 +14,7 @@
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
 //! - [`debootstrap`]: the debootstrap element's local index and cache key;
 //! - [`error`]: the one failure type and its exit statuses;
+//! - [`imagefile`]: dib's YAML image files (schema, merging, the disk-image-create arguments);
 //! - [`cli`]: the command line, the only place that writes to the terminal (the engine
 //!   reports progress as events, `lint` renders findings to strings).
 
@@ -25,6 +26,7 @@ pub mod deps;
 pub mod element;
 pub mod engine;
 pub mod error;
+pub mod imagefile;
 pub mod lint;
 pub mod order;
 pub mod packages;

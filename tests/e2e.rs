@@ -1109,3 +1109,5 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
 
 #[path = "e2e/simple_init.rs"]
 mod simple_init;
+#[path = "e2e/images.rs"]
+mod images;

@@ -7,6 +7,7 @@ mod common;
 mod debootstrap_element;
 mod deps;
 mod grammar;
+mod images;
 mod lint_cli;
 mod lint_rules;
 mod lint_upstream;

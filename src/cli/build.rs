@@ -19,8 +19,27 @@ use crate::order::plan::Plan;
 #[command(help_expected = true)]
 pub struct Args {
     /// Elements to build, as for disk-image-create.
-    #[arg(required = true, value_name = "ELEMENT")]
+    #[arg(required_unless_present = "files", value_name = "ELEMENT")]
     pub elements: Vec<String>,
+
+    /// Build the images of a dib image file (diskimage-builder's YAML format; repeat for
+    /// several files, whose lists are joined). See "Many images" in README.md.
+    #[arg(long = "file", value_name = "FILE", conflicts_with = "elements")]
+    pub files: Vec<PathBuf>,
+
+    /// With --file: how many images to build at once [default: from the cores and the memory,
+    /// a tmpfs build directory taking twice --min-tmpfs].
+    #[arg(short = 'j', long, value_name = "N", requires = "files")]
+    pub jobs: Option<usize>,
+
+    /// With --file: start no new build after one fails.
+    #[arg(long, requires = "files")]
+    pub stop_on_failure: bool,
+
+    /// With --file: refuse dibkit's additions to dib's image files (keys dib's own
+    /// disk-image-create rejects), so the file also builds with dib.
+    #[arg(long, requires = "files")]
+    pub strict: bool,
 
     /// Output name, without extension (`-o vm` writes vm.qcow2, `-o rootfs -t tar` rootfs.tar).
     #[arg(short = 'o', value_name = "NAME", default_value = "image")]
@@ -113,6 +132,29 @@ pub struct Args {
 
     #[command(flatten)]
     pub request: RequestArgs,
+
+    /// What only the disk-image-create drop-in sets: dib's options that have no flag here.
+    #[arg(skip)]
+    pub dib: DibSettings,
+}
+
+/// dib's disk-image-create options without a `dibkit build` flag, set by the drop-in
+/// (`cli/dropin.rs`); each overrides the variable dib's option sets.
+#[derive(Debug, Clone, Default)]
+pub struct DibSettings {
+    /// `--root-label` (`ROOT_LABEL`).
+    pub root_label: Option<String>,
+    /// `--mkfs-options`, with `-E resize=N` of `--max-online-resize` in front, as dib does.
+    pub mkfs_options: Option<String>,
+    /// `--install-type` (`DIB_DEFAULT_INSTALLTYPE`).
+    pub install_type: Option<String>,
+    /// `--image-extra-size` in MiB (`DIB_IMAGE_EXTRA_SIZE`).
+    pub extra_size_mib: Option<f64>,
+    /// `--mkfs-journal-size` in MiB (`DIB_JOURNAL_SIZE`).
+    pub journal_mib: Option<u64>,
+    /// Where the manifest goes (else beside the output): the drop-in writes it into
+    /// `NAME.d/`, which nodepool removes with the image.
+    pub records_dir: Option<PathBuf>,
 }
 
 /// Whether the build directory may be a tmpfs, and the RAM it then needs: as dib, tmpfs unless
@@ -184,6 +226,21 @@ fn disk_layout(disk: &DiskOptions) -> String {
     s
 }
 
+/// `DIBKIT_TMPFS_SIZE`: a number with an optional k, m, g or % suffix, as tmpfs takes it.
+fn tmpfs_size() -> Result<Option<String>, Failure> {
+    let Some(v) = var("DIBKIT_TMPFS_SIZE") else {
+        return Ok(None);
+    };
+    let digits = v.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Failure::usage(
+            format!("DIBKIT_TMPFS_SIZE is `{v}`, not a tmpfs size"),
+            Some("set it to e.g. 6G, 800M or 25%, or unset it".to_owned()),
+        ));
+    }
+    Ok(Some(v))
+}
+
 /// A variable of the caller's environment, when set and not empty.
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -215,8 +272,8 @@ fn disk_options(
         .map_err(|e| Failure::usage(format!("{e:#}"), None))?;
     let legacy = Legacy {
         fs_type: var("FS_TYPE").unwrap_or_else(|| "ext4".to_owned()),
-        root_label: var("ROOT_LABEL"),
-        mkfs_options: None,
+        root_label: args.dib.root_label.clone().or_else(|| var("ROOT_LABEL")),
+        mkfs_options: args.dib.mkfs_options.clone(),
     };
     let config = engine::disk::load_config(&origin, &text, &legacy).map_err(|e| {
         Failure::new(
@@ -230,8 +287,14 @@ fn disk_options(
         config,
         fs_type: legacy.fs_type,
         size_gib: args.image_size,
-        extra_size_mib: number("DIB_IMAGE_EXTRA_SIZE", "a number of MiB")?,
-        journal_mib: number("DIB_JOURNAL_SIZE", "a whole number of MiB")?.unwrap_or(64),
+        extra_size_mib: match args.dib.extra_size_mib {
+            Some(n) => Some(n),
+            None => number("DIB_IMAGE_EXTRA_SIZE", "a number of MiB")?,
+        },
+        journal_mib: match args.dib.journal_mib {
+            Some(n) => n,
+            None => number("DIB_JOURNAL_SIZE", "a whole number of MiB")?.unwrap_or(64),
+        },
     })
 }
 
@@ -300,8 +363,9 @@ fn options(
             vars.sort();
             vars
         },
-        default_install_type: std::env::var("DIB_DEFAULT_INSTALLTYPE")
-            .unwrap_or_else(|_| "source".to_owned()),
+        default_install_type: args.dib.install_type.clone().unwrap_or_else(|| {
+            std::env::var("DIB_DEFAULT_INSTALLTYPE").unwrap_or_else(|_| "source".to_owned())
+        }),
         image_cache,
         tmp_dir: std::env::var_os("TMP_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
         log,
@@ -319,6 +383,8 @@ fn options(
         library,
         run_parts,
         disk,
+        records_dir: args.dib.records_dir.clone(),
+        tmpfs_size: tmpfs_size()?,
     })
 }
 
@@ -379,6 +445,9 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             "the boot checks (--config-drive, --ssh, --key, --exec, --resize, ...) run with --boot-test",
             Some("add --boot-test".to_owned()),
         ));
+    }
+    if !args.files.is_empty() {
+        return super::images::run(args);
     }
     let (lib, entries, plan) = args.request.plan(&args.elements)?;
     if plan.is_fatal() {

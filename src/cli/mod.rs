@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod boot;
 pub mod build;
 pub mod debootstrap;
+pub mod dropin;
+pub mod images;
 pub mod lint;
 pub mod new;
 pub mod order;
@@ -65,6 +67,19 @@ pub enum Command {
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
     /// template (nothing is written then).
     New(new::Args),
+    /// diskimage-builder 3.43's disk-image-create, as a drop-in for nodepool and Zuul: the
+    /// same options, parsed as dib parses them (also when dibkit is run through a symlink
+    /// named `disk-image-create`).
+    ///
+    /// Exit status: as `dibkit build`; 1 for an option dib refuses, as dib.
+    #[command(name = "disk-image-create", disable_help_flag = true)]
+    DiskImageCreate(DropInArgs),
+    /// diskimage-builder's YAML image-file command, as a drop-in (`dibkit build --file`; also
+    /// through a symlink named `diskimage-builder`).
+    ///
+    /// Exit status: as `dibkit build --file`.
+    #[command(name = "diskimage-builder", disable_help_flag = true)]
+    DiskimageBuilder(DropInArgs),
     /// Internal: run a phase script for the script that calls it (a call declared in an
     /// element's `hook-calls`) and record the run in the build's status.
     #[command(hide = true)]
@@ -72,6 +87,18 @@ pub enum Command {
     /// Internal: the debootstrap element's local index, `.deb` list and cache key.
     #[command(hide = true)]
     Debootstrap(debootstrap::Args),
+}
+
+/// The drop-ins' arguments, parsed by `dropin.rs` as dib parses them.
+#[derive(Debug, clap::Args)]
+pub struct DropInArgs {
+    /// dib's options and elements (`--help` lists them).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
 }
 
 /// When to colour output.
@@ -106,7 +133,36 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Packages(args) => packages::run(&args),
         Command::RunHook(args) => run_hook::run(&args),
         Command::Debootstrap(args) => debootstrap::run(&args),
+        Command::DiskImageCreate(args) => dropin::disk_image_create(&args.args),
+        Command::DiskimageBuilder(args) => dropin::diskimage_builder(&args.args),
     };
+    finish(result)
+}
+
+/// Runs dibkit called by the name of a drop-in (`disk-image-create`, `diskimage-builder`:
+/// see [`dropin::by_name`]) with `argv` after the program name.
+#[must_use]
+pub fn run_dropin(name: &str, argv: Vec<std::ffi::OsString>) -> ExitCode {
+    let words: Result<Vec<String>, _> = argv
+        .into_iter()
+        .map(std::ffi::OsString::into_string)
+        .collect();
+    let result = match words {
+        Err(bad) => Err(Failure::usage(
+            format!(
+                "{name}: argument {} is not valid UTF-8",
+                bad.to_string_lossy()
+            ),
+            None,
+        )),
+        Ok(w) if name == "diskimage-builder" => dropin::diskimage_builder(&w),
+        Ok(w) => dropin::disk_image_create(&w),
+    };
+    finish(result)
+}
+
+/// Maps a command's outcome to the exit status, printing a failure.
+fn finish(result: Result<u8, Failure>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {

@@ -122,6 +122,8 @@ pub struct Build<'a> {
     pub image: Option<Image>,
     pub outputs: Vec<(OutputType, PathBuf)>,
     pub summary: Option<Summary>,
+    /// The build's entry in the registry of running builds, from the workspace step on.
+    pub registration: Option<super::stale::Registration>,
 }
 
 impl Build<'_> {

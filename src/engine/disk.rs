@@ -493,17 +493,31 @@ pub fn convert_args(format: &str, compress: bool, options: Option<&str>) -> Vec<
             args.extend(["-c", "-W", "-m", "8"].iter().map(|a| (*a).to_owned()));
         }
     }
-    if let Some(extra) = options {
+    // dib passes --qemu-img-options to qcow2 conversions only (raw is the image itself,
+    // vhd is made by vhd-util).
+    if let Some(extra) = options.filter(|_| format == "qcow2") {
         args.extend(["-o".to_owned(), extra.to_owned()]);
     }
     args
+}
+
+/// The qcow2 version dibkit's own writer makes for `options`: 3 without options or with
+/// `compat=1.1`, 2 with `compat=0.10` (nodepool's); `None` for any other option, which
+/// qemu-img then honours.
+#[must_use]
+pub fn builtin_version(options: Option<&str>) -> Option<u32> {
+    match options.map(str::trim) {
+        None | Some("" | "compat=1.1" | "compat=v3") => Some(3),
+        Some("compat=0.10" | "compat=v2") => Some(2),
+        Some(_) => None,
+    }
 }
 
 /// Whether an output is written by dibkit's own qcow2 writer: a compressed qcow2 with no
 /// `qemu-img` options to honour. Everything else goes through `qemu-img convert`.
 #[must_use]
 pub fn builtin_writer(format: &str, compress: bool, options: Option<&str>) -> bool {
-    format == "qcow2" && compress && options.is_none()
+    format == "qcow2" && compress && builtin_version(options).is_some()
 }
 
 /// How [`convert`] writes an output, in words (for the dry run).
@@ -511,7 +525,12 @@ pub fn builtin_writer(format: &str, compress: bool, options: Option<&str>) -> bo
 pub fn convert_description(format: &str, compress: bool, options: Option<&str>) -> String {
     if builtin_writer(format, compress, options) {
         format!(
-            "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level {} on every core",
+            "dibkit's qcow2 writer: compat={}, 64 KiB clusters, zlib level {} on every core",
+            if builtin_version(options) == Some(2) {
+                "0.10"
+            } else {
+                "1.1"
+            },
             super::qcow2::LEVEL
         )
     } else {
@@ -541,7 +560,8 @@ pub fn convert(
     ));
     let written = if builtin_writer(format, compress, options) {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        super::qcow2::write(raw, &partial, threads, stop).map(|_| ())
+        let version = builtin_version(options).unwrap_or(3);
+        super::qcow2::write_version(raw, &partial, threads, stop, version).map(|_| ())
     } else {
         let mut cmd = Command::new("qemu-img");
         cmd.arg("convert")

@@ -9,6 +9,8 @@
 //! - [`stages`]: the functions the steps call, one module per part of the pipeline;
 //! - [`context`]: the build in progress that every stage works on;
 //! - [`ledger`]: every mount and loop device the build attached, released in reverse;
+//! - [`space`]: a failure from a full filesystem, told as the step and what filled up;
+//! - [`stale`]: the registry of running builds, and the release of what killed ones left;
 //! - [`cmd`]: the one way a host tool is run; [`sys`]: the only system calls;
 //! - [`sink`]: progress events for the caller to show (the engine never prints).
 //!
@@ -26,7 +28,9 @@ pub mod ledger;
 pub mod options;
 pub mod qcow2;
 pub mod sink;
+pub mod space;
 pub mod stages;
+pub mod stale;
 pub mod steps;
 pub mod sys;
 
@@ -88,12 +92,18 @@ pub fn run(
         image: None,
         outputs: Vec::new(),
         summary: None,
+        registration: None,
     };
     let result = execute(&mut b, steps);
     let keep = result.is_err() && keep_on_error;
     b.sink
         .event(Event::Status("unmounting and removing the build directory"));
     let cleanup = stages::host::teardown(&mut b, keep);
+    if cleanup.is_ok() {
+        if let Some(r) = b.registration.take() {
+            r.finish();
+        }
+    }
     let kept = if keep {
         b.paths.as_ref().map(|p| p.build.clone())
     } else {
@@ -136,7 +146,8 @@ fn execute(b: &mut context::Build<'_>, steps: &[Step]) -> Result<(), Failure> {
         b.check_interrupted()?;
         let text = step.describe(&b.opts, &b.plan);
         b.log_line(&format!("{STEP_LOG_PREFIX}{text}"));
-        step.run(b)?;
+        // Diagnosed here, while the build's filesystems are still mounted.
+        step.run(b).map_err(|f| space::diagnose(b, step, f))?;
     }
     b.check_interrupted()
 }

@@ -149,6 +149,11 @@ pub struct Options {
     pub run_parts: NameFilter,
     /// The disk image, when a type needs one.
     pub disk: Option<DiskOptions>,
+    /// Where the manifest goes, when not beside the output.
+    pub records_dir: Option<PathBuf>,
+    /// `DIBKIT_TMPFS_SIZE` (dibkit's own): the most each tmpfs of the build directory may
+    /// hold (`size=` of tmpfs, e.g. `6G`); unset, half the RAM as in dib.
+    pub tmpfs_size: Option<String>,
 }
 
 impl Options {
@@ -176,7 +181,10 @@ impl Options {
 
     #[must_use]
     pub fn manifest_path(&self) -> PathBuf {
-        self.output_path("manifest.json")
+        match &self.records_dir {
+            Some(d) => d.join("dibkit-manifest.json"),
+            None => self.output_path("manifest.json"),
+        }
     }
 
     /// The RAM, in GiB, a tmpfs build directory needs; `None` when it is to be on disk

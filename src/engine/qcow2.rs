@@ -70,6 +70,22 @@ enum Stored {
 /// file is replaced, so callers pass a temporary name), on `threads` threads. `stop` is polled
 /// between rounds: once it is set, this returns an error.
 pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Result<Written> {
+    write_version(raw, dest, threads, stop, 3)
+}
+
+/// [`write`], as qcow2 `version` 3 (`compat=1.1`) or 2 (`compat=0.10`, which nodepool asks
+/// for): the same clusters and tables (nothing here uses a version 3 feature; unallocated
+/// clusters read as zeros in both), only the header differs.
+///
+/// # Errors
+/// As [`write`].
+pub fn write_version(
+    raw: &Path,
+    dest: &Path,
+    threads: usize,
+    stop: &AtomicBool,
+    version: u32,
+) -> Result<Written> {
     let input = File::open(raw).with_context(|| format!("opening {}", raw.display()))?;
     let size = input
         .metadata()
@@ -179,7 +195,7 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
 
     let mut header = Vec::with_capacity(HEADER_LEN as usize + 8);
     header.extend(b"QFI\xfb");
-    header.extend(3_u32.to_be_bytes()); // version
+    header.extend(version.to_be_bytes());
     header.extend(0_u64.to_be_bytes()); // backing file offset
     header.extend(0_u32.to_be_bytes()); // backing file name length
     header.extend(CLUSTER_BITS.to_be_bytes());
@@ -191,13 +207,23 @@ pub fn write(raw: &Path, dest: &Path, threads: usize, stop: &AtomicBool) -> Resu
     header.extend(u32::try_from(table_clusters)?.to_be_bytes());
     header.extend(0_u32.to_be_bytes()); // snapshots
     header.extend(0_u64.to_be_bytes()); // snapshot table offset
-    header.extend(0_u64.to_be_bytes()); // incompatible features
-    header.extend(0_u64.to_be_bytes()); // compatible features
-    header.extend(0_u64.to_be_bytes()); // autoclear features
-    header.extend(REFCOUNT_ORDER.to_be_bytes());
-    header.extend(HEADER_LEN.to_be_bytes());
+    if version >= 3 {
+        header.extend(0_u64.to_be_bytes()); // incompatible features
+        header.extend(0_u64.to_be_bytes()); // compatible features
+        header.extend(0_u64.to_be_bytes()); // autoclear features
+        header.extend(REFCOUNT_ORDER.to_be_bytes());
+        header.extend(HEADER_LEN.to_be_bytes());
+    }
+    // Version 2's header is the first 72 bytes of version 3's (16-bit refcounts implied).
     header.extend([0; 8]); // end of the header extensions
-    debug_assert_eq!(header.len(), HEADER_LEN as usize + 8);
+    debug_assert_eq!(
+        header.len(),
+        if version >= 3 {
+            HEADER_LEN as usize
+        } else {
+            72
+        } + 8
+    );
     let file = out
         .w
         .into_inner()

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::blockdev::config::Kind;
 use crate::engine::context::{Build, Paths};
 use crate::engine::options::Options;
-use crate::engine::sys;
+use crate::engine::{stale, sys};
 use crate::error::Failure;
 use crate::order::plan::Plan;
 
@@ -151,14 +151,25 @@ fn disk_space(tmp: &Path) -> Result<(), Failure> {
 
 /// Makes the build directory (a tmpfs when allowed) and opens the log.
 pub fn workspace(b: &mut Build<'_>) -> Result<(), Failure> {
+    // Builds killed without a chance to clean up (SIGKILL) left mounts and loop devices.
+    for released in stale::release_dead() {
+        b.step(&released.to_string());
+    }
     let tmp = b.opts.tmp_dir.clone();
     let workdir = tempfile::Builder::new()
-        .prefix("dibkit_build.")
+        .prefix(stale::BUILD_DIR_PREFIX)
         .tempdir_in(&tmp)
         .with_context(|| format!("creating the build directory in {}", tmp.display()))?
         .keep();
     // Mount points are compared with /proc/self/mountinfo, which has canonical paths.
     let workdir = fs::canonicalize(&workdir).unwrap_or(workdir);
+    // Registered before anything is mounted in it, so a later run can release it.
+    match stale::Registration::new(&workdir) {
+        Ok(r) => b.registration = Some(r),
+        Err(e) => b.step(&format!(
+            "not registered as a running build ({e:#}): if it is killed, its mounts stay"
+        )),
+    }
     let paths = Paths::new(workdir);
     // From here on teardown removes the build directory.
     b.paths = Some(paths.clone());
@@ -175,7 +186,9 @@ pub fn workspace(b: &mut Build<'_>) -> Result<(), Failure> {
         Ok(()) => {
             // A tmpfs that cannot be mounted leaves the build on disk, which preflight did
             // not check.
-            if let Some((note, on_disk)) = use_tmpfs(&paths.build, &paths.image_dir) {
+            if let Some((note, on_disk)) =
+                use_tmpfs(&paths.build, &paths.image_dir, b.opts.tmpfs_size.as_deref())
+            {
                 b.step(&note);
                 if on_disk {
                     disk_space(&tmp)?;
@@ -191,13 +204,13 @@ pub fn workspace(b: &mut Build<'_>) -> Result<(), Failure> {
 /// Puts the build directory on a tmpfs, as dib does; like dib, two of them, each up to half
 /// the RAM: the build directory and, in it, the image directory. When a mount fails, returns
 /// what to tell the user and whether the build is on disk (the first mount failed).
-fn use_tmpfs(workdir: &Path, image_dir: &Path) -> Option<(String, bool)> {
-    if let Err(e) = sys::mount::tmpfs(workdir) {
+fn use_tmpfs(workdir: &Path, image_dir: &Path, size: Option<&str>) -> Option<(String, bool)> {
+    if let Err(e) = sys::mount::tmpfs(workdir, size) {
         return Some((format!("building on disk: {e:#}"), true));
     }
     fs::create_dir_all(image_dir)
         .with_context(|| format!("creating {}", image_dir.display()))
-        .and_then(|()| sys::mount::tmpfs(image_dir))
+        .and_then(|()| sys::mount::tmpfs(image_dir, size))
         .err()
         .map(|e| {
             (
@@ -291,6 +304,8 @@ pub(crate) mod tests {
             qemu_img_options: None,
             keep_on_error: false,
             tmpfs: Some(4),
+            records_dir: None,
+            tmpfs_size: None,
             force: false,
             elements_path: Vec::new(),
             library: Library::Embedded,

@@ -56,15 +56,20 @@ pub fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
     Ok(())
 }
 
-/// Mounts a tmpfs on `dir` (mode 0700), private to this mount namespace. Not in the
-/// ledger: it holds everything else, and [`sweep`] of the build directory releases it last.
-pub fn tmpfs(dir: &Path) -> Result<()> {
+/// Mounts a tmpfs on `dir` (mode 0700; at most `size`, in tmpfs' own syntax such as `2G`,
+/// when given), private to this mount namespace. Not in the ledger: it holds everything
+/// else, and [`sweep`] of the build directory releases it last.
+pub fn tmpfs(dir: &Path, size: Option<&str>) -> Result<()> {
+    let data = match size {
+        Some(s) => format!("mode=0700,size={s}"),
+        None => "mode=0700".to_owned(),
+    };
     mount(
         Some("tmpfs"),
         dir,
         Some("tmpfs"),
         MsFlags::empty(),
-        Some("mode=0700"),
+        Some(data.as_str()),
     )
     .with_context(|| format!("mounting a tmpfs on {}", dir.display()))?;
     make_private(dir);
