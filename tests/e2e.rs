@@ -1107,7 +1107,7 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
     assert_boots(&out.with_extension("qcow2"), &[]);
 }
 
-#[path = "e2e/simple_init.rs"]
-mod simple_init;
 #[path = "e2e/images.rs"]
 mod images;
+#[path = "e2e/simple_init.rs"]
+mod simple_init;

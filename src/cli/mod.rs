@@ -47,7 +47,7 @@ pub enum Command {
     /// or I/O error; 3 a hook failed; 4 the host is not ready (not root, missing tools, too
     /// little space, output exists); 5 the build machinery failed; 130 interrupted. Mounts,
     /// the build directory and partial outputs are removed on every path out.
-    Build(build::Args),
+    Build(Box<build::Args>),
     /// Show what package-installs installs and removes in each phase, after every rule and
     /// pkg-map (the engine of the package-installs and pkg-map elements).
     ///
