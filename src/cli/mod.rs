@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod boot;
 pub mod build;
 pub mod debootstrap;
+pub mod extract_image;
 pub mod lint;
 pub mod new;
 pub mod order;
@@ -69,6 +70,14 @@ pub enum Command {
     /// Internal: the debootstrap element's local index, `.deb` list and cache key.
     #[command(hide = true)]
     Debootstrap(debootstrap::Args),
+    /// Internal: extract a qcow2 or raw image into a root tree, or print its os-release
+    /// (the local-image element and the image-based OS elements call it).
+    ///
+    /// Exit status: 0 done; 1 the image is refused (LVM, LUKS, RAID, no root filesystem, no
+    /// os-release); 2 usage error or unreadable image; 4 not root; 5 a host tool failed;
+    /// 130 interrupted. Nothing stays mounted or attached on any path out.
+    #[command(hide = true)]
+    ExtractImage(extract_image::Args),
 }
 
 /// When to colour output.
@@ -103,6 +112,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Packages(args) => packages::run(&args),
         Command::RunHook(args) => run_hook::run(&args),
         Command::Debootstrap(args) => debootstrap::run(&args),
+        Command::ExtractImage(args) => extract_image::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
