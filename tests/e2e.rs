@@ -1103,3 +1103,6 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
     assert_nothing_left(tmp.path());
     assert_boots(&out.with_extension("qcow2"), &[]);
 }
+
+#[path = "e2e/local_image.rs"]
+mod local_image;
