@@ -10,6 +10,7 @@ mod grammar;
 mod lint_cli;
 mod lint_rules;
 mod lint_upstream;
+mod local_image;
 mod new;
 mod order;
 mod order_cli;
