@@ -71,13 +71,14 @@ pub struct Interrupted;
 
 /// [`run`] for a long-running tool that an interrupt must not outlive: while it runs,
 /// `stop` is polled, and once raised the tool is killed and reaped and [`Interrupted`] is
-/// returned. Its stdout is discarded (the tool writes to a file); stderr goes into the
-/// error.
+/// returned; it is killed too when this process is (SIGKILL). Its stdout is discarded
+/// (the tool writes to a file); stderr goes into the error.
 ///
 /// # Errors
 /// The tool cannot be started, exits unsuccessfully, or `stop` was raised.
 pub fn run_until(cmd: &mut Command, stop: &AtomicBool) -> Result<()> {
     let shown = shown(cmd);
+    super::sys::proc::die_with_parent(cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())

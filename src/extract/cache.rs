@@ -2,7 +2,8 @@
 //! image, named by the SHA-256 of the image's bytes, holding the tree's tarball, the
 //! image's os-release and what was mounted. An entry is made in a work directory next to
 //! it and renamed into place whole, so a reader never sees one half-written; a work
-//! directory a killed extraction left is removed by the next one.
+//! directory a killed extraction left (with its mounts and loop device) is removed by the
+//! next one.
 //!
 //! Hashing a large image on every phase would cost seconds each time, so the hash of a file
 //! is remembered by its device, inode, size, modification and change times (`by-file/`):
@@ -17,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::engine::cmd::Interrupted;
+use std::process::Command;
+
+use crate::engine::cmd::{self, Interrupted};
 use crate::engine::sys;
 
 /// The tarball's name in an entry.
@@ -88,9 +91,16 @@ impl Cache {
                 continue;
             };
             let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-            let path = e.path();
-            if !alive && sys::mount::mounts_below(&path).is_empty() {
-                // Best effort: another extraction may be removing it at the same time.
+            if alive {
+                continue;
+            }
+            // Killed outright (SIGKILL): its mounts and the loop device of its converted
+            // image are still there. Best effort throughout: another extraction may be
+            // cleaning up the same directory.
+            let path = fs::canonicalize(e.path()).unwrap_or_else(|_| e.path());
+            let left = sys::mount::sweep(&path);
+            detach_recorded_loop(&path);
+            if left.is_empty() && sys::mount::mounts_below(&path).is_empty() {
                 fs::remove_dir_all(&path).ok();
             }
         }
@@ -152,6 +162,37 @@ impl Cache {
         self.dir
             .join("by-file")
             .join(hex(&Sha256::digest(key.as_bytes())))
+    }
+}
+
+/// Where a work directory records its loop device: the device and its backing file, a line
+/// each.
+pub const LOOP_RECORD: &str = "loop";
+
+/// Detaches the loop device the work directory `dir` recorded, with its partition devices,
+/// if it is still attached to the same file (best effort).
+fn detach_recorded_loop(dir: &Path) {
+    let Ok(record) = fs::read_to_string(dir.join(LOOP_RECORD)) else {
+        return;
+    };
+    let mut lines = record.lines();
+    let (Some(dev), Some(file)) = (lines.next(), lines.next()) else {
+        return;
+    };
+    let Some(name) = dev.strip_prefix("/dev/") else {
+        return;
+    };
+    let backing =
+        fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).unwrap_or_default();
+    if backing.trim_end_matches('\n') == file {
+        cmd::best_effort(
+            Command::new("partx").args(["-d", dev]),
+            &mut std::io::sink(),
+        );
+        cmd::best_effort(
+            Command::new("losetup").args(["-d", dev]),
+            &mut std::io::sink(),
+        );
     }
 }
 

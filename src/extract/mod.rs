@@ -39,6 +39,31 @@ use crate::error::{Failure, exit};
 use cache::Cache;
 use partitions::{Layout, Probe};
 
+/// The host tools an extraction may run, with the Debian package that has each (mcopy only
+/// for a FAT partition, but which image has one is known only once it is read).
+pub const HOST_TOOLS: &[(&str, &str)] = &[
+    ("qemu-img", "qemu-utils"),
+    ("losetup", "mount"),
+    ("mount", "mount"),
+    ("partx", "util-linux"),
+    ("blkid", "util-linux"),
+    ("tar", "tar"),
+    ("zstd", "zstd"),
+    ("mcopy", "mtools"),
+];
+
+/// Built-in elements whose hooks call `dibkit extract-image`: the build's preflight asks for
+/// [`HOST_TOOLS`] when one is in the plan. `fedora`, `centos` and `rhel` (and EL7's) are the
+/// image-based Red Hat family elements.
+pub const USED_BY: &[&str] = &[
+    "local-image",
+    "fedora",
+    "centos",
+    "rhel",
+    "rhel7",
+    "centos7",
+];
+
 /// What [`extract`] works on.
 pub struct Request<'a> {
     /// The qcow2 or raw image.
@@ -231,6 +256,12 @@ fn fill_entry(
     .trim()
     .to_owned();
     ledger.attached(Owner::Image, &dev);
+    // For the next extraction to detach, should this one be killed outright.
+    fs::write(
+        work.join(cache::LOOP_RECORD),
+        format!("{dev}\n{}\n", raw.display()),
+    )
+    .with_context(|| format!("writing {}", work.join(cache::LOOP_RECORD).display()))?;
     let probes = probe(&dev, ledger)?;
     let layout = partitions::classify(&probes)
         .map_err(|r| Failure::new(exit::REJECTED, r.message(image), Some(r.hint())))?;

@@ -416,7 +416,7 @@ pvcreate -qq "${dev}p2" </dev/null 9>&- 2>/dev/null"#,
 
 /// SIGTERM, then SIGINT, while the tree is being packed (the image attached and mounted):
 /// exit 130, the packer stopped, nothing mounted or attached, no work directory, nothing
-/// cached.
+/// cached. After a SIGKILL, the next extraction cleans up what the killed one left.
 #[test]
 fn interrupted_extraction_leaves_nothing() {
     let Some(_serial) = enabled("interrupted_extraction_leaves_nothing") else {
@@ -495,4 +495,38 @@ umount "$mnt""#,
         assert!(ps.stdout.is_empty(), "{signal}: tar survived");
         assert!(!tmp.path().join("tree").exists());
     }
+    // SIGKILL leaves the mounts and the loop device; the next extraction releases them,
+    // removes the dead one's work directory, and does the work itself.
+    let mut child = dibkit()
+        .arg("extract-image")
+        .arg("--image")
+        .arg(&raw)
+        .arg("--os-release")
+        .env("DIB_IMAGE_CACHE", &cache)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while mounts_below(&cache).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it mounted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "never mounted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!mounts_below(&cache).is_empty());
+    let out = extract(
+        &cache,
+        &["--image".as_ref(), raw.as_os_str(), "--os-release".as_ref()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ID=debian\n");
+    assert_extraction_left_nothing(tmp.path(), &cache);
+    assert_eq!(entries(&cache).len(), 1);
 }

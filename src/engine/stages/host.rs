@@ -20,6 +20,13 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if plan.elements.iter().any(|e| e.name == "debootstrap") {
         tools.push(("debootstrap", "debootstrap"));
     }
+    if plan
+        .elements
+        .iter()
+        .any(|e| crate::extract::USED_BY.contains(&e.name.as_str()))
+    {
+        tools.extend(crate::extract::HOST_TOOLS);
+    }
     if opts.wants_disk() {
         tools.extend([
             ("losetup", "mount"),
@@ -37,6 +44,8 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if fat {
         tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
     }
+    let mut seen = std::collections::HashSet::new();
+    tools.retain(|(tool, _)| seen.insert(*tool));
     tools
 }
 
@@ -72,7 +81,8 @@ pub fn preflight(b: &mut Build<'_>) -> Result<(), Failure> {
     if !missing.is_empty() {
         let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
         let mut pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
-        pkgs.dedup();
+        let mut seen = std::collections::HashSet::new();
+        pkgs.retain(|p| seen.insert(*p));
         return Err(Failure::preflight(format!(
             "missing host tools: {}; install them with `apt-get install {}`",
             tools.join(", "),
