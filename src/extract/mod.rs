@@ -335,18 +335,7 @@ fn probe(dev: &str, ledger: &mut Ledger) -> Result<Vec<Probe>, Failure> {
         .split_whitespace()
         .filter_map(|n| n.parse::<u32>().ok())
     {
-        let node = format!("{dev}p{n}");
-        for _ in 0..50 {
-            if Path::new(&node).exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        if !Path::new(&node).exists() {
-            return Err(Failure::from(anyhow!(
-                "partition device {node} did not appear after partx"
-            )));
-        }
+        let node = crate::engine::disk::partition_device(dev, n)?;
         probes.push(Probe::parse(n, &node, &blkid(&node)?));
     }
     Ok(probes)
