@@ -219,6 +219,12 @@ pub fn hash_file(path: &Path, stop: &AtomicBool) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// The key of an overlay whose own bytes hash to `own` on a backing image keyed `below`.
+#[must_use]
+pub fn combine(own: &str, below: &str) -> String {
+    hex(&Sha256::digest(format!("{own} on {below}").as_bytes()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut s, b| {

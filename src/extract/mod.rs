@@ -151,18 +151,7 @@ pub fn extract(req: &Request<'_>, progress: &mut dyn FnMut(&str)) -> Result<Extr
     // Mount points and the memo are keyed by the canonical path.
     let image = fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
     let cache = Cache::new(req.image_cache);
-    let hash = if let Some(h) = cache.remembered_hash(&image, &meta) {
-        h
-    } else {
-        progress(&format!(
-            "hashing {} ({} MiB)",
-            image.display(),
-            meta.len() >> 20
-        ));
-        let h = cache::hash_file(&image, req.stop).map_err(failure)?;
-        cache.remember_hash(&image, &meta, &h);
-        h
-    };
+    let hash = image_key(&image, &cache, req.stop, progress, 0)?;
     if let Some(entry) = cache.lookup(&hash) {
         progress(&format!("cached tree {}", entry.display()));
         return Ok(Extracted {
@@ -200,7 +189,20 @@ pub fn extract(req: &Request<'_>, progress: &mut dyn FnMut(&str)) -> Result<Extr
             work.display()
         ))
     };
-    let staged = made?;
+    let staged = match made {
+        Ok(staged) => staged,
+        Err(mut f) => {
+            // The primary error first; what could not be undone after it, as notes.
+            if let Err(e) = released {
+                f.notes
+                    .push(format!("releasing the image also failed: {e:#}"));
+            }
+            if !left.is_empty() {
+                f.notes.push(format!("still mounted: {left:?}"));
+            }
+            return Err(f);
+        }
+    };
     released.map_err(Failure::from)?;
     if !left.is_empty() {
         return Err(Failure::from(anyhow!("could not unmount {left:?}")));
@@ -301,6 +303,81 @@ fn fill_entry(
         .with_context(|| format!("writing {}", staged.join(cache::LAYOUT).display()))?;
     check()?;
     cache.publish(&staged, hash).map_err(Failure::from)
+}
+
+/// The cache key of `image`: the SHA-256 of its bytes (remembered per file state), and for a
+/// qcow2 overlay, combined with its backing file's key, as the tree is the chain's.
+fn image_key(
+    image: &Path,
+    cache: &Cache,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+    depth: usize,
+) -> Result<String, Failure> {
+    let meta = fs::metadata(image).with_context(|| format!("reading {}", image.display()))?;
+    let own = if let Some(h) = cache.remembered_hash(image, &meta) {
+        h
+    } else {
+        progress(&format!(
+            "hashing {} ({} MiB)",
+            image.display(),
+            meta.len() >> 20
+        ));
+        let h = cache::hash_file(image, stop).map_err(failure)?;
+        cache.remember_hash(image, &meta, &h);
+        h
+    };
+    let Some(backing) = qcow2_backing(image)? else {
+        return Ok(own);
+    };
+    if depth >= 16 {
+        return Err(Failure::new(
+            exit::REJECTED,
+            format!(
+                "{}: its chain of qcow2 backing files is longer than 16",
+                image.display()
+            ),
+            Some("flatten it with `qemu-img convert -O qcow2 IMAGE FLAT.qcow2`".to_owned()),
+        ));
+    }
+    let below = image_key(&backing, cache, stop, progress, depth + 1)?;
+    Ok(cache::combine(&own, &below))
+}
+
+/// The backing file a qcow2 overlay names in its header (relative names are relative to the
+/// overlay's directory, as qemu reads them); `None` for a raw image or a qcow2 without one.
+fn qcow2_backing(image: &Path) -> Result<Option<PathBuf>, Failure> {
+    if !is_qcow2(image)? {
+        return Ok(None);
+    }
+    let mut header = [0u8; 20];
+    let mut f = fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    f.read_exact(&mut header)
+        .with_context(|| format!("reading the qcow2 header of {}", image.display()))?;
+    let offset = u64::from_be_bytes(header[8..16].try_into().unwrap_or_default());
+    let size = u32::from_be_bytes(header[16..20].try_into().unwrap_or_default());
+    if offset == 0 || size == 0 {
+        return Ok(None);
+    }
+    let mut name = vec![0u8; size.min(4096) as usize];
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut name))
+        .with_context(|| format!("reading the backing file name of {}", image.display()))?;
+    let name =
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name));
+    if name.to_string_lossy().contains(':') && !name.exists() {
+        return Err(Failure::new(
+            exit::REJECTED,
+            format!(
+                "{}: its backing file `{}` is not a local file",
+                image.display(),
+                name.display()
+            ),
+            Some("flatten it with `qemu-img convert -O qcow2 IMAGE FLAT.qcow2`".to_owned()),
+        ));
+    }
+    let dir = image.parent().unwrap_or(Path::new("/"));
+    Ok(Some(dir.join(name)))
 }
 
 /// Whether `image` starts with the qcow2 magic (`QFI\xfb`).
@@ -487,5 +564,50 @@ fn failure(e: anyhow::Error) -> Failure {
         Failure::interrupted()
     } else {
         Failure::from(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An overlay's key follows its backing file: the tree is the chain's, so a changed
+    /// base with the same overlay is another image.
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn a_qcow2_overlay_is_keyed_with_its_backing_file() {
+        if Command::new("qemu-img").arg("--version").output().is_err() {
+            eprintln!("skipping: qemu-img is not installed");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base.raw");
+        fs::write(&base, vec![1u8; 1 << 20]).unwrap();
+        let overlay = tmp.path().join("overlay.qcow2");
+        cmd::run(
+            Command::new("qemu-img")
+                .current_dir(tmp.path())
+                .args(["create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw"])
+                .arg(&overlay),
+        )
+        .unwrap();
+        assert_eq!(qcow2_backing(&overlay).unwrap(), Some(base.clone()));
+        assert_eq!(qcow2_backing(&base).unwrap(), None);
+        let cache = Cache::new(&tmp.path().join("cache"));
+        let stop = AtomicBool::new(false);
+        let mut lines = Vec::new();
+        let mut progress = |l: &str| lines.push(l.to_owned());
+        let first = image_key(&overlay, &cache, &stop, &mut progress, 0).unwrap();
+        let own = cache::hash_file(&overlay, &stop).unwrap();
+        assert_ne!(first, own);
+        assert_eq!(
+            first,
+            cache::combine(&own, &cache::hash_file(&base, &stop).unwrap())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&base, vec![2u8; 1 << 20]).unwrap();
+        let second = image_key(&overlay, &cache, &stop, &mut progress, 0).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(cache::hash_file(&overlay, &stop).unwrap(), own);
     }
 }
