@@ -10,6 +10,7 @@
 //! Both use (or fill) the cache under `$DIB_IMAGE_CACHE/extract-image`, keyed by the
 //! image's SHA-256. Progress goes to stderr, prefixed `extract-image:`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -65,12 +66,14 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         image_cache: &image_cache,
         stop: &stop,
     };
-    let extracted = extract::extract(&request, &mut |line| {
-        eprintln!("extract-image: {line}");
-    })?;
+    // Progress is for the build log: a closed stderr must not stop the extraction.
+    let mut progress = |line: &str| {
+        let _ = writeln!(std::io::stderr(), "extract-image: {line}");
+    };
+    let extracted = extract::extract(&request, &mut progress)?;
     if let Some(root) = &args.root {
         extracted.unpack(root, &stop)?;
-        eprintln!("extract-image: unpacked into {}", root.display());
+        progress(&format!("unpacked into {}", root.display()));
     } else {
         print!("{}", extracted.os_release(&args.image)?);
     }
