@@ -36,6 +36,29 @@ fn a_missing_image_is_a_usage_error_naming_it() {
 }
 
 #[test]
+fn a_compressed_download_is_refused_with_the_command_to_unpack_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let xz = tmp.path().join("rhel-9.4-x86_64-kvm.qcow2.xz");
+    let mut bytes = vec![0xfd, b'7', b'z', b'X', b'Z', 0];
+    bytes.extend_from_slice(&[0; 64]);
+    fs::write(&xz, bytes).unwrap();
+    let out = dibkit()
+        .args(["extract-image", "--os-release", "--image"])
+        .arg(&xz)
+        .env("DIB_IMAGE_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {0}: compressed with xz, not a disk image\n  help: uncompress it first (`unxz -k {0}`) and set DIB_LOCAL_IMAGE to the result\n",
+            xz.display()
+        )
+    );
+}
+
+#[test]
 fn root_or_os_release_one_of_them() {
     for args in [
         &["extract-image", "--image", "x"][..],

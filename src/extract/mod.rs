@@ -148,6 +148,9 @@ pub fn extract(req: &Request<'_>, progress: &mut dyn FnMut(&str)) -> Result<Extr
             Some("DIB_LOCAL_IMAGE (--image) must name a qcow2 or raw disk image".to_owned()),
         ));
     }
+    if let Some(refusal) = compressed(image)? {
+        return Err(refusal);
+    }
     // Mount points and the memo are keyed by the canonical path.
     let image = fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
     let cache = Cache::new(req.image_cache);
@@ -378,6 +381,34 @@ fn qcow2_backing(image: &Path) -> Result<Option<PathBuf>, Failure> {
     }
     let dir = image.parent().unwrap_or(Path::new("/"));
     Ok(Some(dir.join(name)))
+}
+
+/// A refusal for an image that is a compressed file rather than a disk image (cloud images
+/// are often downloaded as `.xz`; upstream's extract-image unpacks those itself).
+fn compressed(image: &Path) -> Result<Option<Failure>, Failure> {
+    let mut magic = [0u8; 6];
+    let mut f = fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    let n = f
+        .read(&mut magic)
+        .with_context(|| format!("reading {}", image.display()))?;
+    let (what, tool) = match &magic[..n] {
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => ("xz", "unxz"),
+        [0x1f, 0x8b, ..] => ("gzip", "gunzip"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => ("zstd", "unzstd"),
+        [b'B', b'Z', b'h', ..] => ("bzip2", "bunzip2"),
+        _ => return Ok(None),
+    };
+    Ok(Some(Failure::new(
+        exit::REJECTED,
+        format!(
+            "{}: compressed with {what}, not a disk image",
+            image.display()
+        ),
+        Some(format!(
+            "uncompress it first (`{tool} -k {}`) and set DIB_LOCAL_IMAGE to the result",
+            image.display()
+        )),
+    )))
 }
 
 /// Whether `image` starts with the qcow2 magic (`QFI\xfb`).
