@@ -13,6 +13,8 @@
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
 //! - [`debootstrap`]: the debootstrap element's local index and cache key;
+//! - [`extract`]: an existing qcow2 or raw image extracted into a root tree, cached (the
+//!   `local-image` element and the image-based OS elements);
 //! - [`error`]: the one failure type and its exit statuses;
 //! - [`imagefile`]: dib's YAML image files (schema, merging, the disk-image-create arguments);
 //! - [`cli`]: the command line, the only place that writes to the terminal (the engine
@@ -26,6 +28,7 @@ pub mod deps;
 pub mod element;
 pub mod engine;
 pub mod error;
+pub mod extract;
 pub mod imagefile;
 pub mod lint;
 pub mod order;

@@ -1109,5 +1109,7 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
 
 #[path = "e2e/images.rs"]
 mod images;
+#[path = "e2e/local_image.rs"]
+mod local_image;
 #[path = "e2e/simple_init.rs"]
 mod simple_init;

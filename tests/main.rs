@@ -11,6 +11,7 @@ mod images;
 mod lint_cli;
 mod lint_rules;
 mod lint_upstream;
+mod local_image;
 mod new;
 mod order;
 mod order_cli;

@@ -11,6 +11,7 @@ pub mod boot;
 pub mod build;
 pub mod debootstrap;
 pub mod dropin;
+pub mod extract_image;
 pub mod images;
 pub mod lint;
 pub mod new;
@@ -87,6 +88,14 @@ pub enum Command {
     /// Internal: the debootstrap element's local index, `.deb` list and cache key.
     #[command(hide = true)]
     Debootstrap(debootstrap::Args),
+    /// Internal: extract a qcow2 or raw image into a root tree, or print its os-release
+    /// (the local-image element and the image-based OS elements call it).
+    ///
+    /// Exit status: 0 done; 1 the image is refused (LVM, LUKS, RAID, no root filesystem, no
+    /// os-release); 2 usage error or unreadable image; 4 not root; 5 a host tool failed;
+    /// 130 interrupted. Nothing stays mounted or attached on any path out.
+    #[command(hide = true)]
+    ExtractImage(extract_image::Args),
 }
 
 /// The drop-ins' arguments, parsed by `dropin.rs` as dib parses them.
@@ -135,6 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Debootstrap(args) => debootstrap::run(&args),
         Command::DiskImageCreate(args) => dropin::disk_image_create(&args.args),
         Command::DiskimageBuilder(args) => dropin::diskimage_builder(&args.args),
+        Command::ExtractImage(args) => extract_image::run(&args),
     };
     finish(result)
 }

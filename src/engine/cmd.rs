@@ -1,9 +1,12 @@
 //! The one way the engine runs a host tool: [`run`] checks the exit status and puts the
 //! command line and its stderr into the error; [`best_effort`] is for steps whose failure
-//! does not stop the build (a trim, a sync), and logs it instead.
+//! does not stop the build (a trim, a sync), and logs it instead; [`run_until`] is for a
+//! long-running tool that an interrupt must stop.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -59,6 +62,57 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The error [`run_until`] returns when `stop` was raised: the tool was killed.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// [`run`] for a long-running tool that an interrupt must not outlive: while it runs,
+/// `stop` is polled, and once raised the tool is killed and reaped and [`Interrupted`] is
+/// returned; it is killed too when this process is (SIGKILL). Its stdout is discarded
+/// (the tool writes to a file); stderr goes into the error.
+///
+/// # Errors
+/// The tool cannot be started, exits unsuccessfully, or `stop` was raised.
+pub fn run_until(cmd: &mut Command, stop: &AtomicBool) -> Result<()> {
+    let shown = shown(cmd);
+    super::sys::proc::die_with_parent(cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {shown} (is it installed and on PATH?)"))?;
+    // Read stderr on the side, so a chatty tool never blocks on a full pipe.
+    let mut stderr = child.stderr.take().context("the tool's stderr")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut text).ok();
+        text
+    });
+    let status = loop {
+        if stop.load(Ordering::SeqCst) {
+            // Already gone is fine: it is reaped below either way.
+            child.kill().ok();
+            child.wait().ok();
+            reader.join().ok();
+            return Err(Interrupted.into());
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!(
+            "{shown} failed ({status}): {}",
+            String::from_utf8_lossy(&err).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Runs a host tool whose failure the build survives; a failure is written to `log`.
@@ -120,6 +174,23 @@ pub fn pipeline(first: &mut Command, second: &mut Command, out: std::fs::File) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_until_kills_the_tool_when_stopped_and_reports_failures() {
+        let stop = AtomicBool::new(false);
+        run_until(Command::new("true").arg("x"), &stop).unwrap();
+        let e = run_until(
+            Command::new("sh").args(["-c", "echo broken >&2; exit 3"]),
+            &stop,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("broken"), "{e:#}");
+        stop.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let e = run_until(Command::new("sleep").arg("30"), &stop).unwrap_err();
+        assert!(e.is::<Interrupted>(), "{e:#}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn a_pipeline_appends_to_the_file_and_reports_the_failing_side() {

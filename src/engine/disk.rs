@@ -360,20 +360,24 @@ fn partition(
         cmd::run(Command::new("partx").args(["-a", dev]))?;
         ledger.partitioned(dev);
         for p in &placed {
-            let node_dev = format!("{dev}p{}", p.number);
-            for _ in 0..50 {
-                if Path::new(&node_dev).exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            if !Path::new(&node_dev).exists() {
-                bail!("partition device {node_dev} did not appear after partx");
-            }
+            let node_dev = partition_device(dev, p.number)?;
             image.devices.push((p.name.clone(), node_dev));
         }
     }
     Ok(())
+}
+
+/// The device of partition `number` of loop device `dev` once `partx -a` has added it
+/// (`/dev/loopNpK`), waiting up to 5 s for the node to appear.
+pub(crate) fn partition_device(dev: &str, number: u32) -> Result<String> {
+    let node = format!("{dev}p{number}");
+    for _ in 0..50 {
+        if Path::new(&node).exists() {
+            return Ok(node);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("partition device {node} did not appear after partx")
 }
 
 /// The sfdisk script for table `index` with its partitions placed: MBR logical partitions

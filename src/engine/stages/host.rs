@@ -29,6 +29,13 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
             (DNF_DOWNLOAD, "dnf-plugins-core"),
         ]);
     }
+    if plan
+        .elements
+        .iter()
+        .any(|e| crate::extract::USED_BY.contains(&e.name.as_str()))
+    {
+        tools.extend(crate::extract::HOST_TOOLS);
+    }
     if opts.wants_disk() {
         tools.extend([
             ("losetup", "mount"),
@@ -46,6 +53,8 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if fat {
         tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
     }
+    let mut seen = std::collections::HashSet::new();
+    tools.retain(|(tool, _)| seen.insert(*tool));
     tools
 }
 

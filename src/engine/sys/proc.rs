@@ -18,6 +18,20 @@ pub fn chroot(cmd: &mut Command, root: &Path) {
     }
 }
 
+/// Makes `cmd`'s process get SIGKILL when the thread that started it ends, so a tool
+/// (tar, qemu-img) does not run on, holding a mount busy, after its caller was killed
+/// outright (SIGKILL, which no handler sees).
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
 /// Whether this process runs as root.
 #[must_use]
 pub fn is_root() -> bool {
