@@ -3,5 +3,6 @@
 #![allow(unsafe_code)]
 
 pub mod fs;
+pub mod lock;
 pub mod mount;
 pub mod proc;
