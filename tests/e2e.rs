@@ -1103,3 +1103,5 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
     assert_nothing_left(tmp.path());
     assert_boots(&out.with_extension("qcow2"), &[]);
 }
+#[path = "e2e/cache.rs"]
+mod cache;

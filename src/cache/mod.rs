@@ -11,6 +11,8 @@
 //!   within it (last use is the entry's access time, set on each use; its modification time
 //!   stays the time it was made, which the debootstrap cache's maximum age reads).
 
+pub mod tree;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

@@ -47,6 +47,11 @@ pub struct Args {
     #[arg(long)]
     pub offline: bool,
 
+    /// Run every phase and keep nothing: no tree from the build cache (the debootstrap
+    /// element's tarball cache has its own switch, DIB_DEBOOTSTRAP_CACHE=0).
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Cache directory (`DIB_IMAGE_CACHE`) [default: ~/.cache/image-create].
     #[arg(long, value_name = "DIR")]
     pub image_cache: Option<PathBuf>,
@@ -312,6 +317,16 @@ fn options(
         library,
         run_parts,
         disk,
+        build_cache: !args.no_cache,
+        cache_max_gib: match std::env::var("DIBKIT_CACHE_MAX_GIB") {
+            Ok(v) => v.parse::<f64>().ok().filter(|g| *g >= 0.0).ok_or_else(|| {
+                Failure::usage(
+                    format!("DIBKIT_CACHE_MAX_GIB={v} is not a size in GiB"),
+                    Some("give a number, e.g. DIBKIT_CACHE_MAX_GIB=20".to_owned()),
+                )
+            })?,
+            Err(_) => 20.0,
+        },
     })
 }
 

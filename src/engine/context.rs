@@ -48,7 +48,7 @@ impl Paths {
 }
 
 /// What ran, for the manifest and the timing table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScriptRecord {
     pub phase: String,
     pub script: String,
@@ -122,6 +122,8 @@ pub struct Build<'a> {
     pub image: Option<Image>,
     pub outputs: Vec<(OutputType, PathBuf)>,
     pub summary: Option<Summary>,
+    /// The build cache: its keys, and which phases' tree came from it.
+    pub cache: super::stages::cache::State,
 }
 
 impl Build<'_> {

@@ -87,6 +87,7 @@ pub fn run(
         image: None,
         outputs: Vec::new(),
         summary: None,
+        cache: stages::cache::State::default(),
     };
     let result = execute(&mut b, steps);
     let keep = result.is_err() && keep_on_error;

@@ -149,6 +149,10 @@ pub struct Options {
     pub run_parts: NameFilter,
     /// The disk image, when a type needs one.
     pub disk: Option<DiskOptions>,
+    /// The build cache: reuse and keep the tree after cached phases (off with `--no-cache`).
+    pub build_cache: bool,
+    /// The build cache's size limit in GiB (`DIBKIT_CACHE_MAX_GIB`, default 20).
+    pub cache_max_gib: f64,
 }
 
 impl Options {

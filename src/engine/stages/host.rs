@@ -247,6 +247,8 @@ pub(crate) mod tests {
             library: Library::Embedded,
             run_parts: NameFilter::default(),
             disk: None,
+            build_cache: false,
+            cache_max_gib: 20.0,
         }
     }
 
