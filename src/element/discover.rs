@@ -400,11 +400,14 @@ pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
                     source,
                 })?;
                 let name = item.file_name().to_string_lossy().into_owned();
-                let meta = fs::symlink_metadata(item.path()).map_err(|source| Error::Io {
+                let io = |source| Error::Io {
                     path: item.path().display().to_string(),
                     source,
-                })?;
-                let ft = meta.file_type();
+                };
+                // The type comes with the listing, and a file's mode from a stat relative to
+                // the open directory: no path walk per entry (`order` lists every hook
+                // directory of the set, in a library that may sit deep in a venv).
+                let ft = item.file_type().map_err(io)?;
                 let kind = if ft.is_symlink() {
                     let target = fs::read_link(item.path())
                         .map(|t| t.to_string_lossy().into_owned())
@@ -413,6 +416,7 @@ pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
                 } else if ft.is_dir() {
                     NodeKind::Dir
                 } else if ft.is_file() {
+                    let meta = item.metadata().map_err(io)?;
                     NodeKind::File {
                         executable: meta.permissions().mode() & 0o111 != 0,
                     }

@@ -161,8 +161,7 @@ impl Step {
                 "check that root.d left a root filesystem in the image root".to_owned()
             }
             Step::CacheLookup => format!(
-                "build cache ({}, {} GiB at most): hash the tree and hooks tree root.d and extra-data.d left, the chroot's environment and the settings; key pre-install.d, install.d (with -p), post-install.d and post-root.d (with the host environment) on them and their own hooks; reuse the latest kept tree whose key matches and skip the phases up to it (the build log says which and why)",
-                super::stages::cache::dir(&opts.image_cache).display(),
+                "build cache (dibkit-build in the image cache, {} GiB at most): hash the tree and hooks tree root.d and extra-data.d left, the chroot's environment and the settings; key pre-install.d, install.d (with -p), post-install.d and post-root.d (with the host environment) on them and their own hooks; reuse the latest kept tree whose key matches and skip the phases up to it (the build log says which and why)",
                 opts.cache_max_gib
             ),
             Step::CacheSave(p) => format!(
@@ -417,7 +416,7 @@ mod tests {
         );
         let text = render(&s, &o, &plan);
         assert!(
-            text.contains("  - build cache (/cache/dibkit-build, 20 GiB at most): hash the tree"),
+            text.contains("  - build cache (dibkit-build in the image cache, 20 GiB at most): hash the tree"),
             "{text}"
         );
         assert!(text.contains(

@@ -104,7 +104,7 @@ fn part(h: &mut Sha256, label: &str, value: &[u8]) {
 }
 
 fn finish(h: Sha256) -> String {
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    tree::hex(&h.finalize())
 }
 
 /// The variables, with this build's directory written as `@BUILD@` (it differs each build)
@@ -142,10 +142,6 @@ fn engine_digest() -> String {
 
 /// After extra-data.d: the keys, then the tree of the latest keyed phase with an entry.
 pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
-    if !b.opts.build_cache {
-        b.log_line("build cache: off (--no-cache); every phase runs, nothing is kept");
-        return Ok(());
-    }
     let paths = b.paths().clone();
     let max_bytes = gib_bytes(b.opts.cache_max_gib);
     let store = Store::open(&b.opts.image_cache.join(DIR), Kind::Dirs, max_bytes)?;
@@ -248,7 +244,7 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
             .map(|(l, _)| l.as_str())
             .collect();
         b.step(&format!(
-            "build cache: changed since this image's last build: {}",
+            "build cache: changed since this image's last build, of what the cached phases see: {}",
             if changed.is_empty() {
                 "nothing".to_owned()
             } else {
@@ -449,12 +445,6 @@ pub fn save(b: &mut Build<'_>, phase: Phase) -> Result<(), Failure> {
         ));
     }
     Ok(())
-}
-
-/// The store's directory, for the dry run.
-#[must_use]
-pub fn dir(image_cache: &Path) -> PathBuf {
-    image_cache.join(DIR)
 }
 
 #[cfg(test)]
