@@ -29,6 +29,10 @@ fn dibkit() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dibkit"));
     cmd.env_remove("ELEMENTS_PATH")
         .env("NO_COLOR", "1")
+        // The build cache would skip phases these tests watch; tests/e2e/cache.rs turns it on.
+        .env("DIBKIT_NO_CACHE", "1")
+        // The build cache would skip phases these tests watch; tests/e2e/cache.rs turns it on.
+        .env("DIBKIT_NO_CACHE", "1")
         .current_dir(env!("CARGO_TARGET_TMPDIR"));
     cmd
 }

@@ -55,6 +55,10 @@ pub struct ScriptRecord {
     pub element: String,
     pub status: i32,
     pub seconds: f64,
+    /// The script ran in the build that made a tree this build reused from the build cache
+    /// (`seconds` are that build's); it did not run in this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// What a finished build produced.

@@ -416,7 +416,9 @@ mod tests {
         );
         let text = render(&s, &o, &plan);
         assert!(
-            text.contains("  - build cache (dibkit-build in the image cache, 20 GiB at most): hash the tree"),
+            text.contains(
+                "  - build cache (dibkit-build in the image cache, 20 GiB at most): hash the tree"
+            ),
             "{text}"
         );
         assert!(text.contains(

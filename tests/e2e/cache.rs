@@ -121,7 +121,8 @@ fn cached_rebuilds_equal_an_uncached_build() {
                 out.clone()
             };
             let mut cmd = super::dibkit();
-            cmd.args(["build", "-t", "tar", "--force", "-o"])
+            cmd.env_remove("DIBKIT_NO_CACHE")
+                .args(["build", "-t", "tar", "--force", "-o"])
                 .arg(&o)
                 .arg("--elements-path")
                 .arg(t.join("elements"))

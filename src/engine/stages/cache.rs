@@ -348,7 +348,10 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             fs::write(&resolv, fs::read("/etc/resolv.conf").unwrap_or_default())
                 .context("writing resolv.conf into the image")?;
         }
-        b.records.extend(meta.records);
+        b.records.extend(meta.records.into_iter().map(|mut r| {
+            r.cached = true;
+            r
+        }));
         b.calls.extend(meta.calls);
         b.cache.reused_through = Some(*phase);
         return Ok(());
