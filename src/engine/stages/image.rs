@@ -6,6 +6,7 @@
 //! is filled (FAT), trimmed, unmounted and detached.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use anyhow::{Context, anyhow};
@@ -74,7 +75,15 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         b.set_env("IMAGE_BLOCK_DEVICE", &dev);
     }
     b.set_env("IMAGE_BLOCK_DEVICES", &devices);
-    if !from_tree {
+    if from_tree {
+        // mke2fs -d fills the filesystem but gives its root directory its own mode and
+        // owner; `cp -a tree/.` would have copied the tree root's.
+        let meta = fs::metadata(&paths.built).context("reading the tree's root")?;
+        std::os::unix::fs::chown(&paths.mnt, Some(meta.uid()), Some(meta.gid()))
+            .context("setting the image root's owner")?;
+        fs::set_permissions(&paths.mnt, meta.permissions())
+            .context("setting the image root's mode")?;
+    } else {
         b.step("copying the tree into the image");
         cmd::run(
             Command::new("cp")
