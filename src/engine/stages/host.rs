@@ -20,10 +20,6 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if plan.elements.iter().any(|e| e.name == "debootstrap") {
         tools.push(("debootstrap", "debootstrap"));
     }
-    if opts.build_cache {
-        // The build cache's trees are zstd-compressed tarballs.
-        tools.push(("zstd", "zstd"));
-    }
     if opts.wants_disk() {
         tools.extend([
             ("losetup", "mount"),
@@ -40,6 +36,10 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     });
     if fat {
         tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
+    }
+    if opts.build_cache {
+        // The build cache's trees are zstd-compressed tarballs.
+        tools.push(("zstd", "zstd"));
     }
     tools
 }
