@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// below look at every mount: one build at a time, however the harness schedules tests.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+#[path = "e2e/cache.rs"]
+mod cache;
+
 fn enabled(name: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     if std::env::var("DIBKIT_E2E").as_deref() == Ok("1") {
         return Some(
@@ -1107,5 +1110,3 @@ fn upstream_debian_minimal_vm_with_builtins_boots() {
     assert_nothing_left(tmp.path());
     assert_boots(&out.with_extension("qcow2"), &[]);
 }
-#[path = "e2e/cache.rs"]
-mod cache;
