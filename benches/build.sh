@@ -2,11 +2,16 @@
 # Benchmark: dibkit build against upstream disk-image-create on the same machine, in one run,
 # each with a cold cache and then warm.
 #
-#   sudo bash benches/build.sh [tar|vm]   (root; needs cargo build --release, tests/oracle/setup)
+#   sudo bash benches/build.sh [tar|vm|jenkins]   (root; needs cargo build --release,
+#                                                 tests/oracle/setup)
 #
 # tar (default): `debian-minimal` into a root filesystem tar.
 # vm: `debian-minimal vm` into a qcow2 (both compress it by default); also reports both image
 #     sizes and both boot times under `dibkit boot --accel tcg`.
+# jenkins: the users' image, `debian-minimal vm jenkins-slave` (examples/elements, copied),
+#     into a qcow2: cold, warm, and warm again after editing one install.d script
+#     (install.d/65-jenkins-slave-user), each round dibkit then disk-image-create; dibkit's
+#     build log says what its build cache reused.
 # Both build Debian bookworm for the host architecture with their own elements and their own
 # default mirror. Cold: a new, empty image cache (debootstrap downloads everything). Warm: the
 # same command again with the cache the cold run left. Targets: dibkit at least 2x faster cold
@@ -34,15 +39,26 @@ MODE=${1:-tar}
 case "$MODE" in
     tar) elements=(debian-minimal) types=tar ;;
     vm) elements=(debian-minimal vm) types=qcow2 ;;
-    *) echo "benches/build.sh: unknown mode '$MODE' (tar or vm)" >&2; exit 2 ;;
+    jenkins) elements=(debian-minimal vm jenkins-slave) types=qcow2 ;;
+    *) echo "benches/build.sh: unknown mode '$MODE' (tar, vm or jenkins)" >&2; exit 2 ;;
 esac
 
 WORK="$ROOT/target/bench/build-$MODE"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 export DIB_RELEASE=bookworm
+rounds=(cold warm)
+if [[ $MODE == jenkins ]]; then
+    # A copy of the example, so the edit round leaves the repository alone; its key file
+    # (extra-data.d copies it into the image) is made here.
+    cp -a "$ROOT/examples/elements" "$WORK/elements"
+    export ELEMENTS_PATH="$WORK/elements"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/jenkins-key" >/dev/null
+    export JENKINS_PUBLIC_SSH_KEY_PATH="$WORK/jenkins-key.pub"
+    rounds=(cold warm edit)
+fi
 
-if [[ $MODE == vm ]]; then
+if [[ $MODE == vm || $MODE == jenkins ]]; then
     # disk-image-create maps partitions with kpartx (device-mapper). On hosts whose kernel has
     # no device-mapper, give it a stand-in that makes the same /dev/mapper/loopNpK names as
     # links to the partition devices partx creates, a dmsetup whose `mknodes` has nothing to
@@ -111,16 +127,20 @@ run() { # NAME CACHE COMMAND...
     echo "$name $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')" | tee -a "$WORK/times"
 }
 
-for round in cold warm; do
+for round in "${rounds[@]}"; do
+    if [[ $round == edit ]]; then
+        echo "# edited by benches/build.sh" >>"$WORK/elements/jenkins-slave/install.d/65-jenkins-slave-user"
+    fi
     mkdir -p "$WORK/cache-dibkit" "$WORK/cache-dib"
     rm -f "$WORK"/dibkit.$types "$WORK"/dib.$types
     run "dibkit-$round" "$WORK/cache-dibkit" \
         "$DIBKIT" build "${elements[@]}" -t $types -o "$WORK/dibkit" --force --image-cache "$WORK/cache-dibkit"
+    grep -h "build cache: \(reusing\|no tree\|changed\)" "$WORK/dibkit.log" >>"$WORK/reuse" || true
     run "dib-$round" "$WORK/cache-dib" \
         env PATH="$VENV/bin:$PATH" "$VENV/bin/disk-image-create" -t $types -o "$WORK/dib" "${elements[@]}"
 done
 
-if [[ $MODE == vm ]]; then
+if [[ $MODE == vm || $MODE == jenkins ]]; then
     for who in dibkit dib; do
         echo "size-$who $(stat -c %s "$WORK/$who.qcow2")" >>"$WORK/times"
         if "$DIBKIT" boot --accel tcg --timeout 600 "$WORK/$who.qcow2" >"$WORK/boot-$who.out" 2>&1; then
@@ -137,7 +157,9 @@ import os, sys
 t = dict(l.split() for l in open(sys.argv[1]))
 t = {k: float(v) for k, v in t.items()}
 ok = True
-for r, target in (("cold", 2), ("warm", 4)):
+for r, target in (("cold", 2), ("warm", 4), ("edit", 4)):
+    if f"dib-{r}" not in t:
+        continue
     ratio = t[f"dib-{r}"] / t[f"dibkit-{r}"]
     good = ratio >= target
     ok &= good

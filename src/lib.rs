@@ -11,6 +11,7 @@
 //! - [`yaml`], [`shell`]: the YAML and shell readers shared by lint, packages, blockdev and `new`;
 //! - [`blockdev`]: the block-device YAML configuration and partition layout;
 //! - [`boot`]: booting an image in QEMU to prove it works;
+//! - [`cache`]: the cache store (atomic entries, a lock per entry, a size limit);
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
 //! - [`debootstrap`]: the debootstrap element's local index and cache key;
 //! - [`extract`]: an existing qcow2 or raw image extracted into a root tree, cached (the
@@ -22,6 +23,7 @@
 
 pub mod blockdev;
 pub mod boot;
+pub mod cache;
 pub mod cli;
 pub mod debootstrap;
 pub mod deps;

@@ -70,9 +70,24 @@ impl Setup {
     /// Runs 10-debootstrap into a fresh root, with a fresh build directory `<root>.build`;
     /// returns (root, stdout).
     fn run(&self, env: &[(&str, &str)]) -> (PathBuf, String) {
-        let root = self
-            .dir
-            .join(format!("root{}", fs::read_dir(&self.dir).unwrap().count()));
+        let (root, mut cmd) = self.command(env);
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (root, stdout)
+    }
+
+    /// The command [`Setup::run`] runs, and its root (`tag` tells roots of builds started
+    /// at once apart).
+    fn command_tagged(&self, env: &[(&str, &str)], tag: &str) -> (PathBuf, Command) {
+        let root = self.dir.join(format!(
+            "root{tag}{}",
+            fs::read_dir(&self.dir).unwrap().count()
+        ));
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(root.with_extension("build")).unwrap();
         let path = format!(
@@ -103,14 +118,42 @@ impl Setup {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
+        (root, cmd)
+    }
+
+    fn command(&self, env: &[(&str, &str)]) -> (PathBuf, Command) {
+        self.command_tagged(env, "")
+    }
+
+    /// The debootstrap stand-in, made slow (`seconds`) and counting its runs in `runs`,
+    /// optionally writing `mib` MiB of incompressible data into the tree.
+    fn slow_debootstrap(&self, seconds: u32, mib: u32) {
+        write(
+            &self.dir.join("bin/debootstrap"),
+            &format!(
+                "#!/bin/bash\nset -eu\nargs=(\"$@\")\nroot=${{args[-1]}}\n\
+                 echo run >> \"{runs}\"\nsleep {seconds}\n\
+                 mkdir -p \"$root/etc\" \"$root/usr/sbin\" \"$root/var/cache/apt/archives\"\n\
+                 echo bootstrapped > \"$root/etc/debootstrapped\"\n\
+                 head -c {mib}M /dev/urandom > \"$root/etc/bulk\"\n",
+                runs = self.dir.join("runs").display()
+            ),
+            0o755,
         );
-        (root, stdout)
+    }
+
+    fn debootstrap_runs(&self) -> usize {
+        fs::read_to_string(self.dir.join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// What is in the cache's temporaries directory.
+    fn temporaries(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.dir.join("cache/debootstrap/.tmp"))
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
     }
 
     fn tarballs(&self) -> usize {
@@ -533,4 +576,83 @@ fn prepare_runs_are_recorded_with_their_caller() {
         "skip\troot.d/10-debootstrap\troot.d/55-os-sources\tthe tree came prepared from the cache\n\
          skip\troot.d/10-debootstrap\troot.d/60-os-base\tthe tree came prepared from the cache\n"
     );
+}
+
+/// Two builds that need the same tree at once make it once: the second waits on the
+/// tarball's lock while the first makes it, then unpacks it.
+#[test]
+fn parallel_builds_make_a_tree_once() {
+    let s = Setup::new();
+    s.slow_debootstrap(2, 0);
+    let (root_a, mut a) = s.command_tagged(&[], "a");
+    let (root_b, mut b) = s.command_tagged(&[], "b");
+    let a = a.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let b = b.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(s.debootstrap_runs(), 1, "debootstrap ran once");
+    let out_b = String::from_utf8_lossy(&b.stdout);
+    assert!(out_b.contains("unpacking cached tree"), "{out_b}");
+    for root in [&root_a, &root_b] {
+        assert_eq!(
+            fs::read_to_string(root.join("etc/debootstrapped")).unwrap(),
+            "bootstrapped\n"
+        );
+    }
+    assert_eq!(s.tarballs(), 1);
+    assert!(s.temporaries().is_empty());
+}
+
+/// A build killed (SIGKILL) while it writes the tarball leaves no tarball: the next build
+/// does not use what it wrote, makes the tree again, and the killed one's temporary goes.
+#[test]
+fn a_tarball_a_killed_build_was_writing_is_never_used() {
+    use std::os::unix::process::CommandExt;
+    let s = Setup::new();
+    // Incompressible, so packing takes a moment to kill it in.
+    s.slow_debootstrap(0, 300);
+    let (_, mut cmd) = s.command(&[]);
+    let mut child = cmd
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let writing = s
+            .temporaries()
+            .iter()
+            .any(|t| fs::metadata(t).is_ok_and(|m| m.len() > 0));
+        if writing {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before it wrote the tarball"
+        );
+        assert!(start.elapsed().as_secs() < 120, "never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pgid = nix::unistd::Pid::from_raw(-i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    // The killed pipeline's last processes may still be going for a moment.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        s.tarballs(),
+        0,
+        "a half-written tarball under the entry's name"
+    );
+    assert_eq!(s.temporaries().len(), 1);
+
+    s.slow_debootstrap(0, 1);
+    let (root, out) = s.run(&[]);
+    assert!(!out.contains("unpacking cached tree"), "{out}");
+    assert_eq!(s.debootstrap_runs(), 2, "made again");
+    assert!(root.join("etc/debootstrapped").exists());
+    assert_eq!(s.tarballs(), 1);
+    assert!(s.temporaries().is_empty(), "{:?}", s.temporaries());
+    let (_, out) = s.run(&[]);
+    assert!(out.contains("unpacking cached tree"), "{out}");
 }

@@ -13,6 +13,9 @@ mod redhat;
 /// below look at every mount: one build at a time, however the harness schedules tests.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+#[path = "e2e/cache.rs"]
+mod cache;
+
 fn enabled(name: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     if std::env::var("DIBKIT_E2E").as_deref() == Ok("1") {
         return Some(
@@ -32,6 +35,10 @@ fn dibkit() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dibkit"));
     cmd.env_remove("ELEMENTS_PATH")
         .env("NO_COLOR", "1")
+        // The build cache would skip phases these tests watch; tests/e2e/cache.rs turns it on.
+        .env("DIBKIT_NO_CACHE", "1")
+        // The build cache would skip phases these tests watch; tests/e2e/cache.rs turns it on.
+        .env("DIBKIT_NO_CACHE", "1")
         .current_dir(env!("CARGO_TARGET_TMPDIR"));
     cmd
 }

@@ -66,6 +66,12 @@ pub struct Args {
     #[arg(long)]
     pub offline: bool,
 
+    /// Run every phase and keep nothing: no tree from the build cache (also
+    /// `DIBKIT_NO_CACHE=1`; the debootstrap element's tarball cache has its own switch,
+    /// DIB_DEBOOTSTRAP_CACHE=0).
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Cache directory (`DIB_IMAGE_CACHE`) [default: ~/.cache/image-create].
     #[arg(long, value_name = "DIR")]
     pub image_cache: Option<PathBuf>,
@@ -385,6 +391,17 @@ fn options(
         disk,
         records_dir: args.dib.records_dir.clone(),
         tmpfs_size: tmpfs_size()?,
+        build_cache: !args.no_cache
+            && std::env::var("DIBKIT_NO_CACHE").map_or(true, |v| v.is_empty() || v == "0"),
+        cache_max_gib: match std::env::var("DIBKIT_CACHE_MAX_GIB") {
+            Ok(v) => v.parse::<f64>().ok().filter(|g| *g >= 0.0).ok_or_else(|| {
+                Failure::usage(
+                    format!("DIBKIT_CACHE_MAX_GIB={v} is not a size in GiB"),
+                    Some("give a number, e.g. DIBKIT_CACHE_MAX_GIB=20".to_owned()),
+                )
+            })?,
+            Err(_) => 20.0,
+        },
     })
 }
 
@@ -398,17 +415,26 @@ fn report(summary: &engine::Summary) {
     let mut total = 0.0;
     let mut phases: Vec<(String, f64, usize)> = Vec::new();
     for r in &summary.records {
-        total += r.seconds;
-        text.push_str(&format!(
-            "{:<16} {:<40} {:<22} {:>7.1}\n",
-            r.phase, r.script, r.element, r.seconds
-        ));
+        // A script whose tree came from the build cache took no time in this build.
+        let seconds = if r.cached { 0.0 } else { r.seconds };
+        total += seconds;
+        if r.cached {
+            text.push_str(&format!(
+                "{:<16} {:<40} {:<22} {:>7}\n",
+                r.phase, r.script, r.element, "cached"
+            ));
+        } else {
+            text.push_str(&format!(
+                "{:<16} {:<40} {:<22} {:>7.1}\n",
+                r.phase, r.script, r.element, r.seconds
+            ));
+        }
         match phases.last_mut() {
             Some((p, secs, n)) if *p == r.phase => {
-                *secs += r.seconds;
+                *secs += seconds;
                 *n += 1;
             }
-            _ => phases.push((r.phase.clone(), r.seconds, 1)),
+            _ => phases.push((r.phase.clone(), seconds, 1)),
         }
     }
     text.push_str(&format!(

@@ -26,8 +26,10 @@ pub enum Sub {
     /// Exit status: 0 made; 5 every run failed (the end of debootstrap's log on stderr); 2
     /// usage error.
     Bootstrap(Bootstrap),
-    /// Print the state of the cached tree for these inputs (`usable`, `stale` or `absent`)
-    /// and its tarball's path (`.tar.zst` when zstd is on PATH, else `.tar.gz`).
+    /// Print the state of the cached tree for these inputs (`usable`, `stale` or `absent`),
+    /// its tarball's path (`.tar.zst` when zstd is on PATH, else `.tar.gz`) and the entry's
+    /// lock file (held shared to read the tarball, exclusively to make it, with `flock`).
+    /// What writers that died left in the cache's temporaries directory is removed first.
     ///
     /// Exit status: 0 printed; 1 a prepare script is missing (the reason on stderr); 2 usage
     /// error.
@@ -44,7 +46,9 @@ pub enum Sub {
         root: PathBuf,
     },
     /// Pack a part of the tree onto the end of a temporary file, compressed as the cache
-    /// tarball's name says; with --publish, then make it the tarball (mode 0644, renamed).
+    /// tarball's name says; with --publish, then make it the tarball (mode 0644, synced,
+    /// renamed) and evict the least recently used tarballs over the cache's size limit. The
+    /// caller holds the entry's lock exclusively.
     ///
     /// Exit status: 0 packed; 5 tar, the compressor or the rename failed.
     Pack {
@@ -64,6 +68,9 @@ pub enum Sub {
         /// Rename the file to the tarball when packed.
         #[arg(long)]
         publish: bool,
+        /// The cache's size limit in GiB (`DIB_DEBOOTSTRAP_CACHE_MAX_GIB`), kept on publish.
+        #[arg(long, value_name = "GIB", default_value_t = 10.0)]
+        max_gib: f64,
     },
     /// Print the kernels in the tree's /boot without an initramfs, `VERSION IMAGE` a line;
     /// with --link or --run-hooks, do for them in the tree what their postinst skipped with
@@ -252,6 +259,9 @@ pub struct CacheLookup {
     /// Any age will do (offline, or the cache forced).
     #[arg(long)]
     pub any_age: bool,
+    /// The cache's size limit in GiB (`DIB_DEBOOTSTRAP_CACHE_MAX_GIB`).
+    #[arg(long, value_name = "GIB", default_value_t = 10.0)]
+    pub max_gib: f64,
     #[command(flatten)]
     pub key: CacheKey,
 }
@@ -359,8 +369,19 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             let name = format!("{}-{}-{}-{key}", a.key.distro, a.key.release, a.key.arch);
             let compression = cache::Compression::available(std::env::var_os("PATH").as_deref());
             let tarball = cache::tarball(&a.dir, &name, compression);
+            let store = cache::store(&a.dir, a.max_gib)?;
+            store.sweep()?;
             let state = cache::lookup(&tarball, a.max_age, a.any_age, SystemTime::now());
-            println!("{} {}", state.word(), tarball.display());
+            let entry = tarball
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            println!(
+                "{} {} {}",
+                state.word(),
+                tarball.display(),
+                store.lock_path(&entry).display()
+            );
             Ok(0)
         }
         Sub::Unpack { tarball, root } => {
@@ -373,6 +394,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             into,
             part,
             publish,
+            max_gib,
         } => {
             let part = match part {
                 PackPart::All => cache::Part::All,
@@ -381,7 +403,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             };
             cache::pack(root, tarball, into, part)?;
             if *publish {
-                cache::publish(into, tarball)?;
+                cache::publish(into, tarball, *max_gib)?;
             }
             Ok(0)
         }

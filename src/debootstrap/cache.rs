@@ -130,6 +130,7 @@ pub fn lookup(tarball: &Path, max_age_days: u64, any_age: bool, now: SystemTime)
 /// # Errors
 /// tar fails.
 pub fn unpack(tarball: &Path, root: &Path) -> Result<()> {
+    crate::cache::mark_used(tarball);
     let mut tar = Command::new("tar");
     tar.arg("-C")
         .arg(root)
@@ -225,14 +226,34 @@ pub fn pack(root: &Path, tarball: &Path, into: &Path, part: Part) -> Result<()> 
     )
 }
 
-/// Makes the packed `into` the cache's `tarball`: readable by all, renamed into place.
+/// The tarballs' store: `dir` (`$DIB_IMAGE_CACHE/debootstrap`), limited to `max_gib`.
 ///
 /// # Errors
-/// chmod or the rename fails.
-pub fn publish(into: &Path, tarball: &Path) -> Result<()> {
+/// Its directories cannot be made.
+pub fn store(dir: &Path, max_gib: f64) -> Result<crate::cache::Store> {
+    // Whole bytes: a limit is a size, its fraction of a byte nothing.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let max_bytes = (max_gib.max(0.0) * 1024.0 * 1024.0 * 1024.0) as u64;
+    crate::cache::Store::open(dir, crate::cache::Kind::Files, max_bytes)
+}
+
+/// Makes the packed `into` (in the store's temporaries directory) the cache's `tarball`:
+/// readable by all, synced, renamed into place; then the least recently used tarballs over
+/// `max_gib` are evicted. The caller holds the tarball's lock exclusively.
+///
+/// # Errors
+/// chmod, the sync or the rename fails.
+pub fn publish(into: &Path, tarball: &Path, max_gib: f64) -> Result<()> {
     fs::set_permissions(into, fs::Permissions::from_mode(0o644))
         .with_context(|| format!("making {} readable", into.display()))?;
-    fs::rename(into, tarball)
+    let dir = tarball.parent().unwrap_or(Path::new("."));
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    store(dir, max_gib)?
+        .publish(&name, into)
+        .map(drop)
         .with_context(|| format!("renaming {} to {}", into.display(), tarball.display()))
 }
 
@@ -323,7 +344,7 @@ mod tests {
         pack(&root, &tarball, &into, Part::First).unwrap();
         pack(&root, &tarball, &into, Part::Rest).unwrap();
         assert!(fs::metadata(&into).unwrap().len() > 0 && whole > 0);
-        publish(&into, &tarball).unwrap();
+        publish(&into, &tarball, 1.0).unwrap();
         assert!(!into.exists());
         let mode = fs::metadata(&tarball).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o644);

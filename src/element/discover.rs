@@ -257,7 +257,7 @@ fn read_names(root: &Root, file: &str) -> Result<Vec<NameLine>, Error> {
 /// Any I/O error other than "not found", including `rel` being a directory.
 pub fn read(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     match root {
-        Root::Disk(dir) => match fs::read(dir.join(rel)) {
+        Root::Disk(dir) => match read_plain(&dir.join(rel)) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(Error::Io {
@@ -273,6 +273,23 @@ pub fn read(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
             }),
             None => Ok(None),
         },
+    }
+}
+
+/// A file's bytes with plain reads: `fs::read` first asks the file's size (a stat, and a
+/// seek), which for the small metadata files of elements costs more than it saves.
+fn read_plain(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = fs::File::open(path)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -400,11 +417,14 @@ pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
                     source,
                 })?;
                 let name = item.file_name().to_string_lossy().into_owned();
-                let meta = fs::symlink_metadata(item.path()).map_err(|source| Error::Io {
+                let io = |source| Error::Io {
                     path: item.path().display().to_string(),
                     source,
-                })?;
-                let ft = meta.file_type();
+                };
+                // The type comes with the listing, and a file's mode from a stat relative to
+                // the open directory: no path walk per entry (`order` lists every hook
+                // directory of the set, in a library that may sit deep in a venv).
+                let ft = item.file_type().map_err(io)?;
                 let kind = if ft.is_symlink() {
                     let target = fs::read_link(item.path())
                         .map(|t| t.to_string_lossy().into_owned())
@@ -413,6 +433,7 @@ pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
                 } else if ft.is_dir() {
                     NodeKind::Dir
                 } else if ft.is_file() {
+                    let meta = item.metadata().map_err(io)?;
                     NodeKind::File {
                         executable: meta.permissions().mode() & 0o111 != 0,
                     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::order::plan::Plan;
 
 /// One call a script made (or reported skipping).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CallRecord {
     /// `PHASE/SCRIPT` of the calling script.
     pub caller: String,

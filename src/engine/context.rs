@@ -48,13 +48,17 @@ impl Paths {
 }
 
 /// What ran, for the manifest and the timing table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScriptRecord {
     pub phase: String,
     pub script: String,
     pub element: String,
     pub status: i32,
     pub seconds: f64,
+    /// The script ran in the build that made a tree this build reused from the build cache
+    /// (`seconds` are that build's); it did not run in this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// What a finished build produced.
@@ -124,6 +128,8 @@ pub struct Build<'a> {
     pub summary: Option<Summary>,
     /// The build's entry in the registry of running builds, from the workspace step on.
     pub registration: Option<super::stale::Registration>,
+    /// The build cache: its keys, and which phases' tree came from it.
+    pub cache: super::stages::cache::State,
 }
 
 impl Build<'_> {

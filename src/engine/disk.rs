@@ -225,15 +225,40 @@ pub fn trim(ledger: &Ledger, log: &mut dyn Write) {
 
 /// Creates the image file, partitions, filesystems and mounts under `mnt`, following the
 /// configuration's order.
+/// The mkfs node whose filesystem can be made from the tree itself (`mke2fs -d`) rather
+/// than filled by a copy through its mount: the layout's only filesystem, mounted at /, of
+/// type ext2, ext3 or ext4. Any other layout (a separate /boot, an EFI partition, swap, xfs,
+/// btrfs) is filled by copying.
+#[must_use]
+pub fn made_from_tree(config: &Config) -> Option<String> {
+    if config.mounts().len() != 1 || config.mount_points() != "/" {
+        return None;
+    }
+    let mount = config.mounts().into_iter().next()?;
+    let node = config.node(&mount.base)?;
+    match &node.kind {
+        Kind::Mkfs { fstype, .. } if matches!(fstype.as_str(), "ext2" | "ext3" | "ext4") => {
+            Some(node.name.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Creates the disk image and mounts its filesystems at `mnt`; with `tree`, the filesystem
+/// [`made_from_tree`] names is made holding it (owners, modes, links, device nodes and
+/// extended attributes as in the tree).
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     config: &Config,
     image_dir: &Path,
     size: u64,
     mnt: &Path,
+    tree: Option<&Path>,
     image: &mut Image,
     ledger: &mut Ledger,
     log: &mut dyn Write,
 ) -> Result<()> {
+    let from_tree = tree.and_then(|t| made_from_tree(config).map(|n| (n, t)));
     for node in config.order() {
         match &node.kind {
             Kind::LocalLoop {
@@ -284,7 +309,11 @@ pub fn create(
                 let dev = image.device(config, &node.base).ok_or_else(|| {
                     anyhow!("mkfs `{}`: no device for `{}`", node.name, node.base)
                 })?;
-                mkfs(fstype, label, opts, uuid.as_deref(), &dev)
+                let populate = from_tree
+                    .as_ref()
+                    .filter(|(n, _)| *n == node.name)
+                    .map(|(_, t)| *t);
+                mkfs(fstype, label, opts, uuid.as_deref(), populate, &dev)
                     .with_context(|| format!("mkfs `{}`", node.name))?;
                 image.devices.push((node.name.clone(), dev));
             }
@@ -444,7 +473,14 @@ fn gpt_type(code: &str) -> String {
     .to_owned()
 }
 
-fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &str) -> Result<()> {
+fn mkfs(
+    fstype: &str,
+    label: &str,
+    opts: &[String],
+    uuid: Option<&str>,
+    populate: Option<&Path>,
+    dev: &str,
+) -> Result<()> {
     let mut cmd;
     if fstype.contains("swap") {
         cmd = Command::new("mkswap");
@@ -476,6 +512,9 @@ fn mkfs(fstype: &str, label: &str, opts: &[String], uuid: Option<&str>, dev: &st
         if fstype == "ext4" && opts.iter().all(String::is_empty) {
             // dib's defaults for the root filesystem: small inodes ratio, 64 MiB journal.
             cmd.args(["-i", "4096", "-J", "size=64"]);
+        }
+        if let Some(tree) = populate {
+            cmd.arg("-d").arg(tree);
         }
     }
     cmd.arg(dev);

@@ -93,6 +93,7 @@ pub fn run(
         outputs: Vec::new(),
         summary: None,
         registration: None,
+        cache: stages::cache::State::default(),
     };
     let result = execute(&mut b, steps);
     let keep = result.is_err() && keep_on_error;

@@ -154,6 +154,10 @@ pub struct Options {
     /// `DIBKIT_TMPFS_SIZE` (dibkit's own): the most each tmpfs of the build directory may
     /// hold (`size=` of tmpfs, e.g. `6G`); unset, half the RAM as in dib.
     pub tmpfs_size: Option<String>,
+    /// The build cache: reuse and keep the tree after cached phases (off with `--no-cache`).
+    pub build_cache: bool,
+    /// The build cache's size limit in GiB (`DIBKIT_CACHE_MAX_GIB`, default 20).
+    pub cache_max_gib: f64,
 }
 
 impl Options {

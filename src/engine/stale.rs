@@ -14,7 +14,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::cmd;
-use super::sys::{lock, mount};
+use super::sys::{lock, mount, proc};
 
 /// Where running builds register (a tmpfs: entries do not outlive a reboot, which also ends
 /// every mount and loop device).
@@ -27,7 +27,7 @@ pub const BUILD_DIR_PREFIX: &str = "dibkit_build.";
 #[derive(Debug)]
 pub struct Registration {
     path: PathBuf,
-    _lock: lock::Held,
+    _lock: lock::Lock,
 }
 
 impl Registration {
@@ -52,8 +52,9 @@ impl Registration {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         writeln!(f, "{}\n{}", std::process::id(), build.display())
             .with_context(|| format!("writing {}", tmp.display()))?;
-        let held = lock::try_exclusive(f)
-            .map_err(|_| anyhow::anyhow!("locking {}: held by another process", tmp.display()))?;
+        drop(f);
+        let held = lock::try_lock(&tmp, lock::Mode::Exclusive)?
+            .ok_or_else(|| anyhow::anyhow!("locking {}: held by another process", tmp.display()))?;
         let path = registry.join(&name);
         fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
         Ok(Self { path, _lock: held })
@@ -161,7 +162,7 @@ fn release(build_dir: &Path, pid: &str) -> Released {
         pid: pid.to_owned(),
         ..Released::default()
     };
-    r.killed = lock::kill_processes_in(build_dir);
+    r.killed = proc::kill_processes_in(build_dir);
     if !r.killed.is_empty() {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
@@ -239,11 +240,8 @@ fn release_dead_in(registry: &Path) -> Vec<Released> {
         .collect();
     names.sort();
     for path in names {
-        let Ok(file) = File::open(&path) else {
-            continue;
-        };
-        let Ok(held) = lock::try_exclusive(file) else {
-            continue; // A running build.
+        let Ok(Some(held)) = lock::try_lock(&path, lock::Mode::Exclusive) else {
+            continue; // A running build (or an entry another run removed a moment ago).
         };
         // Another run may have released it and removed the entry a moment ago.
         let Ok(text) = fs::read_to_string(&path) else {

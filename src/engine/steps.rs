@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::context::Build;
 use super::disk;
 use super::options::{Library, Options, OutputType};
-use super::stages::{chroot, export, host, image, phase, prepare};
+use super::stages::{cache, chroot, export, host, image, phase, prepare};
 use crate::element::model::Phase;
 use crate::error::Failure;
 use crate::order::plan::{INSTALL_TYPE_ENV, Plan};
@@ -22,8 +22,14 @@ pub enum Step {
     Workspace,
     /// The hooks tree, the embedded elements written out, the hooks' environment.
     Assemble,
-    /// A phase's hooks, listed from the hooks tree when it starts.
+    /// A phase's hooks, listed from the hooks tree when it starts; skipped when its tree came
+    /// from the build cache.
     Phase(Phase),
+    /// The build cache's keys from the tree extra-data.d left; the latest cached tree whose
+    /// key matches replaces the tree.
+    CacheLookup,
+    /// The tree after a phase kept in the build cache.
+    CacheSave(Phase),
     /// root.d must have made a root filesystem.
     CheckRoot,
     /// resolv.conf, proc/sys/dev, dib's install-type environment file.
@@ -62,18 +68,30 @@ pub fn steps(opts: &Options) -> Vec<Step> {
         Step::CheckRoot,
         Step::EnterChroot,
         Step::Phase(Phase::ExtraDataD),
-        Step::BindHooks,
-        Step::Phase(Phase::PreInstallD),
-        Step::Phase(Phase::InstallD),
     ];
+    let cache = opts.build_cache;
+    if cache {
+        s.push(Step::CacheLookup);
+    }
+    s.extend([Step::BindHooks, Step::Phase(Phase::PreInstallD)]);
+    if cache {
+        s.push(Step::CacheSave(Phase::PreInstallD));
+    }
+    s.push(Step::Phase(Phase::InstallD));
     if !opts.packages.is_empty() {
         s.push(Step::InstallPackages);
+    }
+    if cache {
+        s.push(Step::CacheSave(Phase::InstallD));
     }
     s.extend([
         Step::Phase(Phase::PostInstallD),
         Step::UnbindHooks,
         Step::Phase(Phase::PostRootD),
     ]);
+    if cache {
+        s.push(Step::CacheSave(Phase::PostRootD));
+    }
     if opts.wants_disk() {
         s.extend([
             Step::MoveTreeAside,
@@ -142,6 +160,14 @@ impl Step {
             Step::CheckRoot => {
                 "check that root.d left a root filesystem in the image root".to_owned()
             }
+            Step::CacheLookup => format!(
+                "build cache (dibkit-build in the image cache, {} GiB at most): hash the tree and hooks tree root.d and extra-data.d left, the chroot's environment and the settings; key pre-install.d, install.d (with -p), post-install.d and post-root.d (with the host environment) on them and their own hooks; reuse the latest kept tree whose key matches and skip the phases up to it (the build log says which and why)",
+                opts.cache_max_gib
+            ),
+            Step::CacheSave(p) => format!(
+                "build cache: keep the tree after {} under its key (unless it came from the cache)",
+                p.dir()
+            ),
             Step::EnterChroot => format!(
                 "swap in the host's resolv.conf; mount proc, sys, dev, dev/pts; write environment.d/{INSTALL_TYPE_ENV}"
             ),
@@ -151,8 +177,13 @@ impl Step {
             Step::MoveTreeAside => "unmount proc/sys/dev; move the tree aside".to_owned(),
             Step::CreateDisk => {
                 let d = opts.disk.as_ref().expect("disk builds have a disk configuration");
+                let fill = if disk::made_from_tree(&d.config).is_some() {
+                    "make its filesystem from the tree (mke2fs -d)"
+                } else {
+                    "copy the tree in"
+                };
                 format!(
-                    "create the disk image (layout below; FS_TYPE={}) sized {}; write /etc/fstab, copy the tree in, mount proc, sys, dev, dev/pts; export IMAGE_BLOCK_DEVICE(S)",
+                    "create the disk image (layout below; FS_TYPE={}) sized {}; write /etc/fstab, {fill}, mount proc, sys, dev, dev/pts; export IMAGE_BLOCK_DEVICE(S)",
                     d.fs_type,
                     disk::size_description(d, plan)
                 )
@@ -193,7 +224,17 @@ impl Step {
             Step::Preflight => host::preflight(b),
             Step::Workspace => host::workspace(b),
             Step::Assemble => prepare::assemble(b),
+            Step::Phase(p) if b.cache.covers(*p) => {
+                b.log_line(&format!("{}: reused from the build cache", p.dir()));
+                Ok(())
+            }
             Step::Phase(p) => phase::run(b, *p).map(|_| ()),
+            Step::CacheLookup => cache::lookup(b),
+            Step::CacheSave(p) => cache::save(b, *p),
+            Step::InstallPackages if b.cache.covers(Phase::InstallD) => {
+                b.log_line("install-packages (-p): reused from the build cache");
+                Ok(())
+            }
             Step::CheckRoot => chroot::check_root(b),
             Step::EnterChroot => chroot::enter(b),
             Step::BindHooks => chroot::bind_hooks(b),
@@ -338,6 +379,50 @@ mod tests {
         );
         assert!(render(&disk_steps, &cases[1], &plan).contains(
             "sized the tree's size plus 512 MiB (DIB_IMAGE_EXTRA_SIZE) + 64 MiB ext4 journal"
+        ));
+    }
+
+    /// With the build cache, its lookup comes after extra-data.d (root.d and extra-data.d
+    /// always run) and the tree is kept after pre-install.d, after install.d and `-p`, and
+    /// after post-root.d; --no-cache has none of these steps.
+    #[test]
+    fn the_build_cache_steps_sit_between_the_phases_they_key() {
+        let plan = plan(&["debian-minimal"]);
+        let mut o = options();
+        o.packages = vec!["vim".to_owned()];
+        assert!(
+            !steps(&o)
+                .iter()
+                .any(|s| matches!(s, Step::CacheLookup | Step::CacheSave(_)))
+        );
+        o.build_cache = true;
+        let s = steps(&o);
+        let at = |step: Step| s.iter().position(|x| *x == step).unwrap();
+        assert_eq!(
+            at(Step::CacheLookup),
+            at(Step::Phase(Phase::ExtraDataD)) + 1
+        );
+        assert_eq!(
+            at(Step::CacheSave(Phase::PreInstallD)),
+            at(Step::Phase(Phase::PreInstallD)) + 1
+        );
+        assert_eq!(
+            at(Step::CacheSave(Phase::InstallD)),
+            at(Step::InstallPackages) + 1
+        );
+        assert_eq!(
+            at(Step::CacheSave(Phase::PostRootD)),
+            at(Step::Phase(Phase::PostRootD)) + 1
+        );
+        let text = render(&s, &o, &plan);
+        assert!(
+            text.contains(
+                "  - build cache (dibkit-build in the image cache, 20 GiB at most): hash the tree"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "  - build cache: keep the tree after install.d under its key (unless it came from the cache)"
         ));
     }
 }

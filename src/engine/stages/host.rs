@@ -53,6 +53,10 @@ fn required_tools(plan: &Plan, opts: &Options) -> Vec<(&'static str, &'static st
     if fat {
         tools.extend([("mkfs.vfat", "dosfstools"), ("mcopy", "mtools")]);
     }
+    if opts.build_cache {
+        // The build cache's trees are zstd-compressed tarballs.
+        tools.push(("zstd", "zstd"));
+    }
     let mut seen = std::collections::HashSet::new();
     tools.retain(|(tool, _)| seen.insert(*tool));
     tools
@@ -320,6 +324,8 @@ pub(crate) mod tests {
             library: Library::Embedded,
             run_parts: NameFilter::default(),
             disk: None,
+            build_cache: false,
+            cache_max_gib: 20.0,
         }
     }
 

@@ -1,9 +1,12 @@
-//! dib's block-device stage and its end: the tree moves aside, block-device.d runs, the disk
-//! image is created and mounted where the tree was, fstab is written and the tree copied in,
+//! dib's block-device stage and its end: the tree moves aside, block-device.d runs, fstab is
+//! written, the disk image is created and mounted where the tree was, its root filesystem
+//! made from the tree (`mke2fs -d`, one ext filesystem) or the tree copied in (any other
+//! layout),
 //! the chroot mounts come back for pre-finalise/finalise/cleanup; after the scrub the image
 //! is filled (FAT), trimmed, unmounted and detached.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use anyhow::{Context, anyhow};
@@ -36,13 +39,26 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         .clone()
         .context("a disk build has a block-device configuration")?;
     let size = disk::image_size(&paths.built, &d, &b.plan)?;
-    b.step(&format!("creating a {} MiB disk image", size / 1024 / 1024));
+    let etc = paths.built.join("etc");
+    fs::create_dir_all(&etc).context("creating etc")?;
+    fs::write(etc.join("fstab"), d.config.fstab()).context("writing fstab")?;
+    let from_tree = disk::made_from_tree(&d.config).is_some();
+    b.step(&format!(
+        "creating a {} MiB disk image{}",
+        size / 1024 / 1024,
+        if from_tree {
+            ", its filesystem made from the tree (mke2fs -d)"
+        } else {
+            ""
+        }
+    ));
     let mut image = disk::Image::default();
     let created = disk::create(
         &d.config,
         &paths.image_dir,
         size,
         &paths.mnt,
+        Some(&paths.built),
         &mut image,
         &mut b.ledger,
         &mut b.log,
@@ -59,16 +75,23 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         b.set_env("IMAGE_BLOCK_DEVICE", &dev);
     }
     b.set_env("IMAGE_BLOCK_DEVICES", &devices);
-    let etc = paths.built.join("etc");
-    fs::create_dir_all(&etc).context("creating etc")?;
-    fs::write(etc.join("fstab"), d.config.fstab()).context("writing fstab")?;
-    b.step("copying the tree into the image");
-    cmd::run(
-        Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", paths.built.display()))
-            .arg(&paths.mnt),
-    )?;
+    if from_tree {
+        // mke2fs -d fills the filesystem but gives its root directory its own mode and
+        // owner; `cp -a tree/.` would have copied the tree root's.
+        let meta = fs::metadata(&paths.built).context("reading the tree's root")?;
+        std::os::unix::fs::chown(&paths.mnt, Some(meta.uid()), Some(meta.gid()))
+            .context("setting the image root's owner")?;
+        fs::set_permissions(&paths.mnt, meta.permissions())
+            .context("setting the image root's mode")?;
+    } else {
+        b.step("copying the tree into the image");
+        cmd::run(
+            Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", paths.built.display()))
+                .arg(&paths.mnt),
+        )?;
+    }
     fs::remove_dir_all(&paths.built)
         .with_context(|| format!("removing {}", paths.built.display()))?;
     mount_api_filesystems(b)

@@ -4,6 +4,7 @@
 //! image) and `export` (outputs and manifest). Each is a verb-named
 //! `fn(&mut Build) -> Result<(), Failure>`.
 
+pub mod cache;
 pub mod chroot;
 pub mod export;
 pub mod host;

@@ -271,6 +271,7 @@ fn read_status(b: &Build<'_>, phase: &str, file: &Path) -> Vec<ScriptRecord> {
                 // Started and never ended: killed with the runner.
                 status: -1,
                 seconds: 0.0,
+                cached: false,
             }),
             ["end", name, rc, secs] => {
                 if let Some(r) = out.iter_mut().rev().find(|r| r.script == *name) {

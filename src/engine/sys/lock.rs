@@ -1,46 +1,63 @@
-//! Advisory locks (flock) and the processes still running in a directory: what tells a
-//! running build from a dead one, and stops what a dead one left running.
+//! Advisory whole-file locks (`flock`): a lock belongs to the open file, so it is released
+//! when the holder closes it or dies, however it ends (SIGKILL included). The hook scripts'
+//! `flock(1)` takes the same locks.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::path::Path;
 
-/// An exclusive flock on an open file, held until it is dropped (or the process dies).
-pub type Held = nix::fcntl::Flock<File>;
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
-/// Takes an exclusive lock on `file` without waiting; the file back when another process
-/// holds it.
-pub fn try_exclusive(file: File) -> Result<Held, File> {
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(f, _)| f)
+/// Shared (readers) or exclusive (a writer, or eviction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shared,
+    Exclusive,
 }
 
-/// Kills (SIGKILL) every process whose root directory or working directory is at or below
-/// `dir` (the hooks a killed build left running in its chroot), and returns their ids.
-#[must_use]
-pub fn kill_processes_in(dir: &Path) -> Vec<i32> {
-    let mut killed = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return killed;
+/// A held lock; dropping it releases it.
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] Flock<File>);
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))
+}
+
+/// Waits for the lock on `path` (created when absent).
+///
+/// # Errors
+/// The file cannot be opened or locked.
+pub fn lock(path: &Path, mode: Mode) -> Result<Lock> {
+    let arg = match mode {
+        Mode::Shared => FlockArg::LockShared,
+        Mode::Exclusive => FlockArg::LockExclusive,
     };
-    let me = std::process::id();
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if u32::try_from(pid).is_ok_and(|p| p == me) {
-            continue;
-        }
-        let inside = ["root", "cwd"]
-            .iter()
-            .any(|l| std::fs::read_link(e.path().join(l)).is_ok_and(|t| t.starts_with(dir)));
-        if inside
-            && nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .is_ok()
-        {
-            killed.push(pid);
+    loop {
+        match Flock::lock(open(path)?, arg) {
+            Ok(l) => return Ok(Lock(l)),
+            Err((_, Errno::EINTR)) => {}
+            Err((_, e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
         }
     }
-    killed
+}
+
+/// The lock on `path` if nobody holds it now; `None` when someone does.
+///
+/// # Errors
+/// The file cannot be opened or locked for another reason.
+pub fn try_lock(path: &Path, mode: Mode) -> Result<Option<Lock>> {
+    let arg = match mode {
+        Mode::Shared => FlockArg::LockSharedNonblock,
+        Mode::Exclusive => FlockArg::LockExclusiveNonblock,
+    };
+    match Flock::lock(open(path)?, arg) {
+        Ok(l) => Ok(Some(Lock(l))),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
 }

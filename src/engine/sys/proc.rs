@@ -53,3 +53,35 @@ fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
     let Ok(raw) = i32::try_from(pgid) else { return };
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), signal).ok();
 }
+
+/// Kills (SIGKILL) every process whose root directory or working directory is at or below
+/// `dir` (the hooks a killed build left running in its chroot), and returns their ids.
+#[must_use]
+pub fn kill_processes_in(dir: &Path) -> Vec<i32> {
+    let mut killed = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return killed;
+    };
+    let me = std::process::id();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if u32::try_from(pid).is_ok_and(|p| p == me) {
+            continue;
+        }
+        let inside = ["root", "cwd"]
+            .iter()
+            .any(|l| std::fs::read_link(e.path().join(l)).is_ok_and(|t| t.starts_with(dir)));
+        if inside
+            && nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        {
+            killed.push(pid);
+        }
+    }
+    killed
+}
