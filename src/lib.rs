@@ -13,6 +13,7 @@
 //! - [`boot`]: booting an image in QEMU to prove it works;
 //! - [`engine`]: the chroot build engine behind `dibkit build` (root only);
 //! - [`debootstrap`]: the debootstrap element's local index and cache key;
+//! - [`upload`]: uploading an image to OpenStack Glance (clouds.yaml, Keystone, Glance v2);
 //! - [`error`]: the one failure type and its exit statuses;
 //! - [`cli`]: the command line, the only place that writes to the terminal (the engine
 //!   reports progress as events, `lint` renders findings to strings).
@@ -31,4 +32,5 @@ pub mod packages;
 pub mod scaffold;
 pub mod severity;
 pub mod shell;
+pub mod upload;
 pub mod yaml;
