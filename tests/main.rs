@@ -17,4 +17,5 @@ mod packages_cli;
 mod precommit;
 mod props;
 mod qcow2;
+mod upload_cli;
 mod upstream;
