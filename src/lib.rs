@@ -16,6 +16,7 @@
 //! - [`debootstrap`]: the debootstrap element's local index and cache key;
 //! - [`extract`]: an existing qcow2 or raw image extracted into a root tree, cached (the
 //!   `local-image` element and the image-based OS elements);
+//! - [`upload`]: uploading an image to OpenStack Glance (clouds.yaml, Keystone, Glance v2);
 //! - [`error`]: the one failure type and its exit statuses;
 //! - [`imagefile`]: dib's YAML image files (schema, merging, the disk-image-create arguments);
 //! - [`cli`]: the command line, the only place that writes to the terminal (the engine
@@ -38,4 +39,5 @@ pub mod packages;
 pub mod scaffold;
 pub mod severity;
 pub mod shell;
+pub mod upload;
 pub mod yaml;

@@ -21,4 +21,5 @@ mod props;
 mod qcow2;
 mod redhat;
 mod simple_init;
+mod upload_cli;
 mod upstream;

@@ -136,6 +136,11 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
+    /// After the build (and --boot-test), upload the first disk image to this cloud of
+    /// clouds.yaml as `dibkit upload` does, named after the output (`-o NAME`).
+    #[arg(long, value_name = "CLOUD")]
+    pub upload: Option<String>,
+
     #[command(flatten)]
     pub request: RequestArgs,
 
@@ -493,6 +498,25 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         ));
     }
     let opts = options(args, &lib, &entries, &plan)?;
+    let facts = crate::upload::BuildFacts::from_elements(
+        &plan
+            .elements
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>(),
+        Some(&opts.arch),
+    );
+    if let Some(cloud) = &args.upload {
+        // A cloud that is not configured fails now, not after the build.
+        if !opts.wants_disk() {
+            return Err(Failure::usage(
+                "--upload needs a disk image type (-t qcow2, raw or vhd)",
+                None,
+            ));
+        }
+        crate::upload::cloud::resolve(Some(cloud), &crate::upload::cloud::Env::from_process())
+            .map_err(|e| Failure::usage(e.message, e.hint))?;
+    }
     let steps = engine::steps(&opts);
     if args.dry_run {
         let mut text = crate::order::render::table(&plan, None);
@@ -511,6 +535,51 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     let summary = engine::run(opts, &lib, plan, &steps, &mut progress)?;
     drop(progress);
     report(&summary);
+    let code = boot_test(args, &summary)?;
+    if code != 0 {
+        return Ok(code);
+    }
+    if let Some(cloud) = &args.upload {
+        return upload_built(args, &summary, cloud, facts);
+    }
+    Ok(0)
+}
+
+/// `--upload CLOUD`: the first disk image, named after the output.
+fn upload_built(
+    args: &Args,
+    summary: &engine::Summary,
+    cloud: &str,
+    facts: crate::upload::BuildFacts,
+) -> Result<u8, Failure> {
+    let image = summary
+        .outputs
+        .iter()
+        .find_map(|(t, o)| t.is_disk().then_some(o))
+        .ok_or_else(|| {
+            Failure::usage(
+                "--upload needs a disk image type (-t qcow2, raw or vhd)",
+                None,
+            )
+        })?;
+    let req = crate::upload::Request {
+        file: image.clone(),
+        name: args
+            .output
+            .file_name()
+            .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned()),
+        disk_format: None,
+        properties: Vec::new(),
+        facts,
+        replace: None,
+        timeout: std::time::Duration::from_secs(3600),
+        cleanup_timeout: std::time::Duration::from_secs(120),
+    };
+    super::upload::upload(&req, Some(cloud))
+}
+
+/// `--boot-test`: boots the first disk image; 0 when it booted or was not asked for.
+fn boot_test(args: &Args, summary: &engine::Summary) -> Result<u8, Failure> {
     if args.boot_test {
         let image = summary
             .outputs

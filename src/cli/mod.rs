@@ -20,6 +20,7 @@ pub mod packages;
 pub mod progress;
 pub mod request;
 pub mod run_hook;
+pub mod upload;
 
 /// Tools for diskimage-builder element authors.
 #[derive(Debug, Parser)]
@@ -63,6 +64,15 @@ pub enum Command {
     /// not appear in time (the last console lines are shown), no SSH login worked, or a
     /// command failed; 2 usage error or QEMU/OVMF missing.
     Boot(boot::Args),
+    /// Upload a disk image to OpenStack Glance, as openstacksdk does, checked: the format is
+    /// read from the content, an image with the same hashes under the name is not sent again,
+    /// and a failed upload leaves no image behind.
+    ///
+    /// Exit status: 0 uploaded (active, hashes checked) or already there; 1 refused (format
+    /// contradicts --disk-format, the name is taken, Glance refused the image); 2 usage,
+    /// configuration or I/O error; 6 the cloud refused the credentials; 7 the cloud failed
+    /// (server error, connection lost, time limit, stored image differs); 130 interrupted.
+    Upload(upload::Args),
     /// Create a new element that passes `dibkit lint` from the first commit.
     ///
     /// Exit status: 0 created; 2 bad name, unknown phase, existing path or unreadable
@@ -139,6 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::New(args) => new::run(&args),
+        Command::Upload(args) => upload::run(&args),
         Command::Packages(args) => packages::run(&args),
         Command::RunHook(args) => run_hook::run(&args),
         Command::Debootstrap(args) => debootstrap::run(&args),
