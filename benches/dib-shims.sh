@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sourced by benches/images.sh: dib_shims DIR gives upstream disk-image-create stand-ins for
-# sudo, dmsetup and kpartx on hosts without device-mapper (the same as benches/build.sh's),
+# Sourced by benches/build.sh and benches/images.sh: dib_shims DIR gives upstream
+# disk-image-create stand-ins for sudo, dmsetup and kpartx on hosts without device-mapper,
 # written to DIR and put first on PATH. Nothing happens on hosts that have device-mapper.
 
 dib_shims() {
@@ -13,7 +13,7 @@ dib_shims() {
         mkdir -p "$dir"
         cat >"$dir/sudo" <<'SHIM'
 #!/bin/bash
-# sudo stand-in (benches/build.sh): already root, so drop sudo's options and run the command.
+# sudo stand-in (benches/dib-shims.sh): already root, so drop sudo's options and run the command.
 while [[ $# -gt 0 && $1 == -* ]]; do
     case $1 in
         --) shift; break ;;
@@ -26,14 +26,14 @@ SHIM
         real_dmsetup=$(command -v dmsetup || echo /usr/sbin/dmsetup)
         cat >"$dir/dmsetup" <<SHIM
 #!/bin/bash
-# dmsetup stand-in (benches/build.sh): no device-mapper, so no nodes to make.
+# dmsetup stand-in (benches/dib-shims.sh): no device-mapper, so no nodes to make.
 [[ " \$* " == *" mknodes "* ]] && exit 0
 exec $real_dmsetup "\$@"
 SHIM
         chmod +x "$dir/sudo" "$dir/dmsetup"
         cat >"$dir/kpartx" <<'SHIM'
 #!/bin/bash
-# kpartx stand-in (benches/build.sh): partition devices from partx, linked as /dev/mapper/*.
+# kpartx stand-in (benches/dib-shims.sh): partition devices from partx, linked as /dev/mapper/*.
 set -eu
 flags=$1
 dev=${*: -1}
