@@ -147,8 +147,13 @@ fn execute(b: &mut context::Build<'_>, steps: &[Step]) -> Result<(), Failure> {
         b.check_interrupted()?;
         let text = step.describe(&b.opts, &b.plan);
         b.log_line(&format!("{STEP_LOG_PREFIX}{text}"));
+        let started = std::time::Instant::now();
         // Diagnosed here, while the build's filesystems are still mounted.
         step.run(b).map_err(|f| space::diagnose(b, step, f))?;
+        b.log_line(&format!(
+            "{STEP_LOG_PREFIX}done in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ));
     }
     b.check_interrupted()
 }
