@@ -407,6 +407,18 @@ fn options(
             })?,
             Err(_) => 20.0,
         },
+        cache_keep_seconds: match std::env::var("DIBKIT_CACHE_KEEP_SECONDS") {
+            Ok(v) => v.parse::<f64>().ok().filter(|s| *s >= 0.0).ok_or_else(|| {
+                Failure::usage(
+                    format!("DIBKIT_CACHE_KEEP_SECONDS={v} is not a number of seconds"),
+                    Some(
+                        "give a number, e.g. DIBKIT_CACHE_KEEP_SECONDS=3 (0 keeps every tree)"
+                            .to_owned(),
+                    ),
+                )
+            })?,
+            Err(_) => engine::stages::cache::KEEP_MIN_SECONDS,
+        },
     })
 }
 

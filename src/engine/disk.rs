@@ -223,8 +223,6 @@ pub fn trim(ledger: &Ledger, log: &mut dyn Write) {
     }
 }
 
-/// Creates the image file, partitions, filesystems and mounts under `mnt`, following the
-/// configuration's order.
 /// The mkfs node whose filesystem can be made from the tree itself (`mke2fs -d`) rather
 /// than filled by a copy through its mount: the layout's only filesystem, mounted at /, of
 /// type ext2, ext3 or ext4. Any other layout (a separate /boot, an EFI partition, swap, xfs,
@@ -258,6 +256,20 @@ pub fn create(
     ledger: &mut Ledger,
     log: &mut dyn Write,
 ) -> Result<()> {
+    make(config, image_dir, size, tree, image, ledger)?;
+    mount_all(config, mnt, image, ledger, log)
+}
+
+/// The first half of [`create`]: the image file, its loop device, partitions and
+/// filesystems, nothing mounted yet.
+pub fn make(
+    config: &Config,
+    image_dir: &Path,
+    size: u64,
+    tree: Option<&Path>,
+    image: &mut Image,
+    ledger: &mut Ledger,
+) -> Result<()> {
     let from_tree = tree.and_then(|t| made_from_tree(config).map(|n| (n, t)));
     for node in config.order() {
         match &node.kind {
@@ -276,14 +288,7 @@ pub fn create(
                 f.set_len(own.unwrap_or(size))
                     .with_context(|| format!("sizing {}", raw.display()))?;
                 drop(f);
-                let dev = cmd::run(
-                    Command::new("losetup")
-                        .args(["--show", "-f", "--sector-size", &block_size.to_string()])
-                        .arg(&raw),
-                )?
-                .trim()
-                .to_owned();
-                ledger.attached(Owner::Image, &dev);
+                let dev = attach_loop(&raw, *block_size, ledger)?;
                 if node.name == "image0" {
                     image.raw.clone_from(&raw);
                 }
@@ -295,11 +300,12 @@ pub fn create(
                     &dev,
                     image,
                     ledger,
+                    true,
                 )?;
             }
             // Partitions are made with their table, under the loop device; fstab lines are
-            // written with the tree.
-            Kind::Partition { .. } | Kind::Fstab { .. } => {}
+            // written with the tree; mounts come after every filesystem is made.
+            Kind::Partition { .. } | Kind::Fstab { .. } | Kind::Mount { .. } => {}
             Kind::Mkfs {
                 fstype,
                 label,
@@ -317,35 +323,130 @@ pub fn create(
                     .with_context(|| format!("mkfs `{}`", node.name))?;
                 image.devices.push((node.name.clone(), dev));
             }
-            Kind::Mount { mount_point } => {
-                let dev = image
-                    .device(config, &node.base)
-                    .ok_or_else(|| anyhow!("mount `{}`: no device", node.name))?;
-                let fstype = match config.node(&node.base).map(|n| &n.kind) {
-                    Some(Kind::Mkfs { fstype, .. }) => fstype.clone(),
-                    _ => String::new(),
-                };
-                if fstype.contains("swap") {
-                    continue;
-                }
-                let target = mnt.join(mount_point.trim_start_matches('/'));
-                fs::create_dir_all(&target)?;
-                if is_fat(&fstype) && !kernel_has("vfat", log) {
-                    // Many build hosts (containers, minimal kernels) cannot mount FAT: the
-                    // mount point stays a directory and mtools fills the filesystem after
-                    // cleanup.d.
-                    image.fat_staged.push((target, dev));
-                    continue;
-                }
-                cmd::run(
-                    Command::new("mount")
-                        .args(["-t", &fstype, &dev])
-                        .arg(&target),
+        }
+    }
+    Ok(())
+}
+
+/// The layouts whose made image the build cache can keep and attach again ([`attach`]):
+/// one image file where the build directory keeps it, holding one ext2/3/4 root
+/// ([`made_from_tree`]).
+#[must_use]
+pub fn reattachable(config: &Config) -> bool {
+    let loops = config
+        .order()
+        .into_iter()
+        .filter(|n| matches!(n.kind, Kind::LocalLoop { .. }))
+        .collect::<Vec<_>>();
+    made_from_tree(config).is_some()
+        && loops.len() == 1
+        && loops.iter().all(|n| {
+            n.name == "image0"
+                && matches!(
+                    &n.kind,
+                    Kind::LocalLoop {
+                        directory: None,
+                        ..
+                    }
                 )
-                .with_context(|| format!("mount `{}`", node.name))?;
-                ledger.mounted(Owner::Image, &target);
+        })
+}
+
+/// Instead of [`make`], for a [`reattachable`] layout: a copy of the image file `made` (one
+/// that [`make`] made for the same layout and tree, never mounted), attached with its
+/// partitions, each ext filesystem given a new random UUID (unless the layout sets one), as
+/// a new one would have.
+///
+/// # Errors
+/// Copying, attaching, or tune2fs.
+pub fn attach(
+    config: &Config,
+    image_dir: &Path,
+    made: &Path,
+    image: &mut Image,
+    ledger: &mut Ledger,
+) -> Result<()> {
+    for node in config.order() {
+        match &node.kind {
+            Kind::LocalLoop { block_size, .. } => {
+                fs::create_dir_all(image_dir)?;
+                let raw = image_dir.join(format!("{}.raw", node.name));
+                crate::engine::sys::fs::copy_sparse(made, &raw)?;
+                let size = fs::metadata(&raw)
+                    .with_context(|| format!("reading {}", raw.display()))?
+                    .len();
+                let dev = attach_loop(&raw, *block_size, ledger)?;
+                image.raw.clone_from(&raw);
+                image.devices.push((node.name.clone(), dev.clone()));
+                partition(config, node.name.as_str(), size, &dev, image, ledger, false)?;
+            }
+            Kind::Partition { .. } | Kind::Fstab { .. } | Kind::Mount { .. } => {}
+            Kind::Mkfs { fstype, uuid, .. } => {
+                let dev = image.device(config, &node.base).ok_or_else(|| {
+                    anyhow!("mkfs `{}`: no device for `{}`", node.name, node.base)
+                })?;
+                if uuid.is_none() && fstype.starts_with("ext") {
+                    cmd::run(Command::new("tune2fs").args(["-U", "random", &dev]))
+                        .with_context(|| format!("a new UUID for `{}`", node.name))?;
+                }
+                image.devices.push((node.name.clone(), dev));
             }
         }
+    }
+    Ok(())
+}
+
+fn attach_loop(raw: &Path, block_size: u64, ledger: &mut Ledger) -> Result<String> {
+    let dev = cmd::run(
+        Command::new("losetup")
+            .args(["--show", "-f", "--sector-size", &block_size.to_string()])
+            .arg(raw),
+    )?
+    .trim()
+    .to_owned();
+    ledger.attached(Owner::Image, &dev);
+    Ok(dev)
+}
+
+/// The second half of [`create`]: each filesystem mounted at its mount point below `mnt`, in
+/// the layout's order (FAT ones the host cannot mount are staged as directories).
+pub fn mount_all(
+    config: &Config,
+    mnt: &Path,
+    image: &mut Image,
+    ledger: &mut Ledger,
+    log: &mut dyn Write,
+) -> Result<()> {
+    for node in config.order() {
+        let Kind::Mount { mount_point } = &node.kind else {
+            continue;
+        };
+        let dev = image
+            .device(config, &node.base)
+            .ok_or_else(|| anyhow!("mount `{}`: no device", node.name))?;
+        let fstype = match config.node(&node.base).map(|n| &n.kind) {
+            Some(Kind::Mkfs { fstype, .. }) => fstype.clone(),
+            _ => String::new(),
+        };
+        if fstype.contains("swap") {
+            continue;
+        }
+        let target = mnt.join(mount_point.trim_start_matches('/'));
+        fs::create_dir_all(&target)?;
+        if is_fat(&fstype) && !kernel_has("vfat", log) {
+            // Many build hosts (containers, minimal kernels) cannot mount FAT: the
+            // mount point stays a directory and mtools fills the filesystem after
+            // cleanup.d.
+            image.fat_staged.push((target, dev));
+            continue;
+        }
+        cmd::run(
+            Command::new("mount")
+                .args(["-t", &fstype, &dev])
+                .arg(&target),
+        )
+        .with_context(|| format!("mount `{}`", node.name))?;
+        ledger.mounted(Owner::Image, &target);
     }
     Ok(())
 }
@@ -376,6 +477,7 @@ fn partition(
     dev: &str,
     image: &mut Image,
     ledger: &mut Ledger,
+    fresh: bool,
 ) -> Result<()> {
     for (index, table) in config.partitionings.iter().enumerate() {
         if table.base != loop_name {
@@ -383,8 +485,9 @@ fn partition(
         }
         let placed = layout::place(config, index, size)
             .map_err(|e| anyhow!("partitioning `{loop_name}`: {e}"))?;
-        let script = sfdisk_script(config, index, &placed);
-        write_table(dev, &script)?;
+        if fresh {
+            write_table(dev, &sfdisk_script(config, index, &placed))?;
+        }
         // No device-mapper here: partx adds /dev/loopNpK nodes.
         cmd::run(Command::new("partx").args(["-a", dev]))?;
         ledger.partitioned(dev);

@@ -96,6 +96,7 @@ pub fn run(
         cache: stages::cache::State::default(),
     };
     let result = execute(&mut b, steps);
+    stages::cache::settle(&mut b);
     let keep = result.is_err() && keep_on_error;
     b.sink
         .event(Event::Status("unmounting and removing the build directory"));
@@ -150,8 +151,9 @@ fn execute(b: &mut context::Build<'_>, steps: &[Step]) -> Result<(), Failure> {
         let started = std::time::Instant::now();
         // Diagnosed here, while the build's filesystems are still mounted.
         step.run(b).map_err(|f| space::diagnose(b, step, f))?;
+        // Not a step line (those are the dry run's list): how long the step took.
         b.log_line(&format!(
-            "{STEP_LOG_PREFIX}done in {:.2} s",
+            "dibkit step took {:.2} s",
             started.elapsed().as_secs_f64()
         ));
     }

@@ -158,6 +158,9 @@ pub struct Options {
     pub build_cache: bool,
     /// The build cache's size limit in GiB (`DIBKIT_CACHE_MAX_GIB`, default 20).
     pub cache_max_gib: f64,
+    /// How long the hooks since the build cache's last point must have run for the tree to
+    /// be kept (`DIBKIT_CACHE_KEEP_SECONDS`, default 3; 0 keeps every tree).
+    pub cache_keep_seconds: f64,
 }
 
 impl Options {

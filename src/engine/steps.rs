@@ -28,8 +28,11 @@ pub enum Step {
     /// The build cache's keys from the tree extra-data.d left; the latest cached tree whose
     /// key matches replaces the tree.
     CacheLookup,
-    /// The tree after a phase kept in the build cache.
-    CacheSave(Phase),
+    /// The tree at a point kept in the build cache.
+    CacheSave(cache::Point),
+    /// With the build cache, install.d runs in two parts: its hooks before the first of an
+    /// element of the user's (`true`), then the rest.
+    InstallPart(bool),
     /// root.d must have made a root filesystem.
     CheckRoot,
     /// resolv.conf, proc/sys/dev, dib's install-type environment file.
@@ -75,14 +78,19 @@ pub fn steps(opts: &Options) -> Vec<Step> {
     }
     s.extend([Step::BindHooks, Step::Phase(Phase::PreInstallD)]);
     if cache {
-        s.push(Step::CacheSave(Phase::PreInstallD));
+        s.extend([
+            Step::InstallPart(true),
+            Step::CacheSave(cache::Point::InstallHead),
+            Step::InstallPart(false),
+        ]);
+    } else {
+        s.push(Step::Phase(Phase::InstallD));
     }
-    s.push(Step::Phase(Phase::InstallD));
     if !opts.packages.is_empty() {
         s.push(Step::InstallPackages);
     }
     if cache {
-        s.push(Step::CacheSave(Phase::InstallD));
+        s.push(Step::CacheSave(cache::Point::Install));
     }
     s.extend([
         Step::Phase(Phase::PostInstallD),
@@ -90,7 +98,7 @@ pub fn steps(opts: &Options) -> Vec<Step> {
         Step::Phase(Phase::PostRootD),
     ]);
     if cache {
-        s.push(Step::CacheSave(Phase::PostRootD));
+        s.push(Step::CacheSave(cache::Point::PostRoot));
     }
     if opts.wants_disk() {
         s.extend([
@@ -161,13 +169,26 @@ impl Step {
                 "check that root.d left a root filesystem in the image root".to_owned()
             }
             Step::CacheLookup => format!(
-                "build cache (dibkit-build in the image cache, {} GiB at most): hash the tree and hooks tree root.d and extra-data.d left, the chroot's environment and the settings; key pre-install.d, install.d (with -p), post-install.d and post-root.d (with the host environment) on them and their own hooks; reuse the latest kept tree whose key matches and skip the phases up to it (the build log says which and why)",
-                opts.cache_max_gib
+                "build cache (dibkit-build in the image cache, {} GiB at most): hash the tree and hooks tree root.d and extra-data.d left, the chroot's environment and the settings; key pre-install.d, install.d's hooks before the user's, the rest of install.d (with -p), post-install.d, post-root.d (with the host environment){} on them and their own hooks; reuse the latest kept {}whose key matches and skip the phases up to it (the build log says which and why)",
+                opts.cache_max_gib,
+                if disk_cached(opts) { " and the disk image (with the layout)" } else { "" },
+                if disk_cached(opts) { "disk image or tree " } else { "tree " },
             ),
             Step::CacheSave(p) => format!(
-                "build cache: keep the tree after {} under its key (unless it came from the cache)",
-                p.dir()
+                "build cache: keep the tree after {} under its key (unless it came from the cache, or the hooks since the last point ran in under {} s)",
+                p.name(),
+                opts.cache_keep_seconds
             ),
+            Step::InstallPart(head) => {
+                let phase = describe_phase(Phase::InstallD, opts, plan);
+                if *head {
+                    format!(
+                        "{phase}; in two parts with the build cache: first the hooks before the first of an element of the user's"
+                    )
+                } else {
+                    "install.d, second part: the rest of its hooks, from the first of an element of the user's".to_owned()
+                }
+            }
             Step::EnterChroot => format!(
                 "swap in the host's resolv.conf; mount proc, sys, dev, dev/pts; write environment.d/{INSTALL_TYPE_ENV}"
             ),
@@ -182,8 +203,13 @@ impl Step {
                 } else {
                     "copy the tree in"
                 };
+                let cached = if disk_cached(opts) {
+                    "; build cache: attach a copy of the kept disk image when its key matches (new filesystem UUIDs), else keep the one made before mounting it (on an image's first build, or one whose inputs are its last build's)"
+                } else {
+                    ""
+                };
                 format!(
-                    "create the disk image (layout below; FS_TYPE={}) sized {}; write /etc/fstab, {fill}, mount proc, sys, dev, dev/pts; export IMAGE_BLOCK_DEVICE(S)",
+                    "create the disk image (layout below; FS_TYPE={}) sized {}; write /etc/fstab, {fill}, mount proc, sys, dev, dev/pts; export IMAGE_BLOCK_DEVICE(S){cached}",
                     d.fs_type,
                     disk::size_description(d, plan)
                 )
@@ -231,6 +257,18 @@ impl Step {
             Step::Phase(p) => phase::run(b, *p).map(|_| ()),
             Step::CacheLookup => cache::lookup(b),
             Step::CacheSave(p) => cache::save(b, *p),
+            Step::InstallPart(head) if b.cache.covers_point(part_point(*head)) => {
+                b.log_line(&format!(
+                    "install.d{}: reused from the build cache",
+                    if *head {
+                        " (before the user's hooks)"
+                    } else {
+                        ""
+                    }
+                ));
+                Ok(())
+            }
+            Step::InstallPart(head) => phase::run_part(b, Phase::InstallD, Some(*head)).map(|_| ()),
             Step::InstallPackages if b.cache.covers(Phase::InstallD) => {
                 b.log_line("install-packages (-p): reused from the build cache");
                 Ok(())
@@ -256,6 +294,25 @@ impl Step {
             Step::Manifest => export::manifest(b),
         }
     }
+}
+
+/// The point an install.d part ends at.
+fn part_point(head: bool) -> cache::Point {
+    if head {
+        cache::Point::InstallHead
+    } else {
+        cache::Point::Install
+    }
+}
+
+/// Whether the build cache may keep the disk image (the layout allows it).
+fn disk_cached(opts: &Options) -> bool {
+    opts.build_cache
+        && opts.wants_disk()
+        && opts
+            .disk
+            .as_ref()
+            .is_some_and(|d| disk::reattachable(&d.config))
 }
 
 fn describe_phase(p: Phase, opts: &Options, plan: &Plan) -> String {
@@ -383,8 +440,8 @@ mod tests {
     }
 
     /// With the build cache, its lookup comes after extra-data.d (root.d and extra-data.d
-    /// always run) and the tree is kept after pre-install.d, after install.d and `-p`, and
-    /// after post-root.d; --no-cache has none of these steps.
+    /// always run); install.d runs in two parts, and the tree may be kept between them,
+    /// after install.d and `-p`, and after post-root.d; --no-cache has none of these steps.
     #[test]
     fn the_build_cache_steps_sit_between_the_phases_they_key() {
         let plan = plan(&["debian-minimal"]);
@@ -402,16 +459,23 @@ mod tests {
             at(Step::CacheLookup),
             at(Step::Phase(Phase::ExtraDataD)) + 1
         );
+        // install.d runs in two parts, with a keep point between them.
+        assert!(!s.contains(&Step::Phase(Phase::InstallD)));
         assert_eq!(
-            at(Step::CacheSave(Phase::PreInstallD)),
-            at(Step::Phase(Phase::PreInstallD)) + 1
+            &s[at(Step::Phase(Phase::PreInstallD))..at(Step::InstallPackages)],
+            [
+                Step::Phase(Phase::PreInstallD),
+                Step::InstallPart(true),
+                Step::CacheSave(cache::Point::InstallHead),
+                Step::InstallPart(false),
+            ]
         );
         assert_eq!(
-            at(Step::CacheSave(Phase::InstallD)),
+            at(Step::CacheSave(cache::Point::Install)),
             at(Step::InstallPackages) + 1
         );
         assert_eq!(
-            at(Step::CacheSave(Phase::PostRootD)),
+            at(Step::CacheSave(cache::Point::PostRoot)),
             at(Step::Phase(Phase::PostRootD)) + 1
         );
         let text = render(&s, &o, &plan);
@@ -422,7 +486,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(
-            "  - build cache: keep the tree after install.d under its key (unless it came from the cache)"
-        ));
+            "  - build cache: keep the tree after install.d under its key (unless it came from the cache, or the hooks since the last point ran in under 3 s)"
+        ), "{text}");
     }
 }

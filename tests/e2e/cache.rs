@@ -2,9 +2,9 @@
 //!
 //! One fixture element reads one input of each kind. The changes come in the order of the
 //! phases that see them, each in its own build (a rebuild after a change must show it), and
-//! the last cached build, which reused the tree after post-root.d, is compared with one
-//! uncached build of the same inputs: file list, types, modes, owners, link targets and
-//! contents, less the per-build files listed in [`PER_BUILD`].
+//! the last cached build, which attached a copy of the disk image the build before it kept,
+//! is compared with one uncached disk build of the same inputs: file list, types, modes,
+//! owners, link targets and contents, less the per-build files listed in [`PER_BUILD`].
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -113,108 +113,148 @@ fn cached_rebuilds_equal_an_uncached_build() {
     let out = t.join("out/img");
     let mut made: Vec<String> = Vec::new();
     let mut greeting = "hello";
-    let mut build =
-        |name: &str, no_cache: bool, greeting: &str| -> (String, BTreeMap<String, String>) {
-            let o = if no_cache {
-                t.join("out/uncached")
-            } else {
-                out.clone()
-            };
-            let mut cmd = super::dibkit();
-            cmd.env_remove("DIBKIT_NO_CACHE")
-                .args(["build", "-t", "tar", "--force", "-o"])
-                .arg(&o)
-                .arg("--elements-path")
-                .arg(t.join("elements"))
-                .args(["debian-minimal", "cache-probe"])
-                .env("DIB_CACHE_PROBE_KEY", &key)
-                .env("DIB_CACHE_PROBE_GREETING", greeting)
-                .env("DIB_RELEASE", "bookworm");
-            if no_cache {
-                cmd.arg("--no-cache");
-            }
-            let began = std::time::Instant::now();
-            super::built(&mut cmd, &o);
-            let log = fs::read_to_string(o.with_extension("log")).unwrap();
-            eprintln!("{name}: {:.0} s", began.elapsed().as_secs_f64());
-            for line in log
-                .lines()
-                .filter(|l| l.starts_with("build cache: base key"))
-            {
-                eprintln!("{name}: {line}");
-            }
-            for line in log.lines() {
-                if let Some(rest) = line.strip_prefix("build cache: keeping the tree after ") {
-                    made.push(
-                        rest.split('(')
-                            .nth(1)
-                            .unwrap()
-                            .trim_end_matches(')')
-                            .to_owned(),
-                    );
-                }
-            }
-            let files = image(&o.with_extension("tar"), &t.join(format!("x-{name}")));
-            (log, files)
+    let disk_out = t.join("out/disk");
+    // A build: `disk` adds a qcow2 (the tar is then written from the disk image's
+    // filesystem) and writes to its own output (so a first build of that image).
+    let mut build = |name: &str,
+                     no_cache: bool,
+                     disk: bool,
+                     greeting: &str|
+     -> (String, BTreeMap<String, String>) {
+        let o = match (no_cache, disk) {
+            (true, _) => t.join("out/uncached"),
+            (false, true) => disk_out.clone(),
+            (false, false) => out.clone(),
         };
+        let mut cmd = super::dibkit();
+        cmd.env_remove("DIBKIT_NO_CACHE")
+            .args(["build", "-t", if disk { "tar,qcow2" } else { "tar" }])
+            .args(["--force", "-o"])
+            .arg(&o)
+            .arg("--elements-path")
+            .arg(t.join("elements"))
+            .args(["debian-minimal", "cache-probe"])
+            .env("DIB_CACHE_PROBE_KEY", &key)
+            .env("DIB_CACHE_PROBE_GREETING", greeting)
+            .env("DIB_RELEASE", "bookworm");
+        if no_cache {
+            cmd.arg("--no-cache");
+        }
+        if name != "cold" {
+            // Every tree kept, however quick its hooks on this machine.
+            cmd.env("DIBKIT_CACHE_KEEP_SECONDS", "0");
+        }
+        let began = std::time::Instant::now();
+        super::built(&mut cmd, &o);
+        let log = fs::read_to_string(o.with_extension("log")).unwrap();
+        eprintln!("{name}: {:.0} s", began.elapsed().as_secs_f64());
+        for line in log
+            .lines()
+            .filter(|l| l.starts_with("build cache: base key"))
+        {
+            eprintln!("{name}: {line}");
+        }
+        for line in log.lines() {
+            if let Some(rest) = line
+                .strip_prefix("build cache: keeping the tree after ")
+                .or_else(|| line.strip_prefix("build cache: keeping the disk image "))
+            {
+                made.push(
+                    rest.rsplit('(')
+                        .next()
+                        .unwrap()
+                        .trim_end_matches(')')
+                        .to_owned(),
+                );
+            }
+        }
+        let files = image(&o.with_extension("tar"), &t.join(format!("x-{name}")));
+        (log, files)
+    };
     let probe = |files: &BTreeMap<String, String>, dir: &str, file: &str, want: &str| {
         let text = fs::read_to_string(t.join(format!("x-{dir}/etc/cache-probe/{file}"))).unwrap();
         assert_eq!(text.trim(), want, "{dir}: {file}");
         assert!(files.contains_key(&format!("etc/cache-probe/{file}")));
     };
-    let (log, _) = build("cold", false, greeting);
+    let (log, _) = build("cold", false, false, greeting);
+    // What runs after install.d is too quick to be worth a tree (3 s by default).
     assert!(
-        log.contains("build cache: keeping the tree after post-root.d"),
+        log.contains("build cache: not keeping the tree after post-root.d: the hooks since"),
         "{log}"
     );
 
     // extra-data.d copies a host file: a new key file, a new tree from pre-install.d on.
     write(&key, "key v2\n", 0o644);
-    let (log, files) = build("key", false, greeting);
+    let (log, files) = build("key", false, false, greeting);
     assert!(log.contains("build cache: no tree to reuse"), "{log}");
     probe(&files, "key", "key", "key v2");
 
     // A package list.
     write(&el.join("package-installs.yaml"), "less:\n", 0o644);
-    let (log, files) = build("packages", false, greeting);
+    let (log, files) = build("packages", false, false, greeting);
     assert!(log.contains("build cache: no tree to reuse"), "{log}");
     assert!(files.contains_key("usr/bin/less"));
 
     // A variable post-install.d reads.
     greeting = "bonjour";
-    let (log, files) = build("environment", false, greeting);
+    let (log, files) = build("environment", false, false, greeting);
     assert!(log.contains("build cache: no tree to reuse"), "{log}");
     probe(&files, "environment", "greeting", "bonjour");
     assert!(files.contains_key("usr/bin/less"));
 
-    // An install.d script: pre-install.d's tree is reused.
+    // An install.d script of the user's: the tree before it is reused.
     write(&el.join("install.d/50-cache-probe"), &install("v2"), 0o755);
-    let (log, files) = build("install", false, greeting);
+    let (log, files) = build("install", false, false, greeting);
     assert!(
-        log.contains("build cache: reusing the tree after pre-install.d"),
+        log.contains("build cache: reusing the tree after install.d up to "),
         "{log}"
     );
+    assert!(log.contains("(before 50-cache-probe)"), "{log}");
     probe(&files, "install", "install", "install v2");
     probe(&files, "install", "key", "key v2");
 
-    // A finalise.d script: post-root.d's tree is reused.
+    // A finalise.d script: the tree after post-root.d is reused.
     write(
         &el.join("finalise.d/50-cache-probe"),
         &finalise("v2"),
         0o755,
     );
-    let (log, cached) = build("finalise", false, greeting);
+    let (log, files) = build("finalise", false, false, greeting);
     assert!(
         log.contains("build cache: reusing the tree after post-root.d"),
         "{log}"
     );
     assert!(
-        log.contains("install.d: reused from the build cache"),
+        log.contains("install.d (before the user's hooks): reused from the build cache"),
         "{log}"
     );
-    probe(&cached, "finalise", "finalise", "finalise v2");
+    probe(&files, "finalise", "finalise", "finalise v2");
 
-    let (log, uncached) = build("uncached", true, greeting);
+    // A disk image: this image's first build keeps the disk made from the tree after
+    // post-root.d; after another finalise.d change, the next attaches a copy of it, with
+    // a new filesystem UUID, and runs only finalise.d and cleanup.d.
+    let (log, _) = build("disk", false, true, greeting);
+    assert!(
+        log.contains("build cache: keeping the disk image made from the tree after post-root.d"),
+        "{log}"
+    );
+    write(
+        &el.join("finalise.d/50-cache-probe"),
+        &finalise("v3"),
+        0o755,
+    );
+    let (log, cached) = build("disk-reused", false, true, greeting);
+    assert!(
+        log.contains("build cache: reusing the disk image made from the tree after post-root.d"),
+        "{log}"
+    );
+    assert!(
+        log.contains("post-root.d: reused from the build cache"),
+        "{log}"
+    );
+    probe(&cached, "disk-reused", "finalise", "finalise v3");
+
+    let (log, uncached) = build("uncached", true, true, greeting);
     assert!(!log.contains("build cache"), "--no-cache: {log}");
     let differ: Vec<String> = cached
         .iter()

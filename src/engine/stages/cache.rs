@@ -1,6 +1,14 @@
-//! The build cache: the image tree after pre-install.d, after install.d (and `-p`) and after
-//! post-root.d, kept in the cache store (`$DIB_IMAGE_CACHE/dibkit-build`) and reused when
-//! nothing those phases could see has changed.
+//! The build cache: the image tree at points between the chroot phases, and the disk image
+//! made from the last of them, kept in the cache store (`$DIB_IMAGE_CACHE/dibkit-build`) and
+//! reused when nothing the phases up to that point could see has changed.
+//!
+//! The points ([`Point`]): after pre-install.d; in install.d, before the first hook of an
+//! element of the user's (the built-in elements' hooks before it hold the slow package
+//! installs; the user's own scripts, edited between builds, come after); after install.d
+//! (and `-p`); after post-install.d; after post-root.d; and the disk image made from that
+//! tree, before anything mounted it. A tree is kept only when the hooks since the last
+//! point the build reached took longer than packing it would ([`KEEP_MIN_SECONDS`]):
+//! rerunning a second of hooks is cheaper than unpacking a tree kept for them.
 //!
 //! root.d and extra-data.d always run: they read the host and the mirror (the base tree, the
 //! apt lists, the files extra-data.d copies in), which no key of their inputs could cover.
@@ -21,12 +29,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::{Kind, Store, tree};
+use crate::cache::{Held, Kind, Store, tree};
 use crate::element::model::{Phase, Root};
 use crate::engine::calls::CallRecord;
 use crate::engine::cmd;
@@ -34,16 +43,58 @@ use crate::engine::context::{Build, ScriptRecord};
 use crate::engine::sys::lock::Mode;
 use crate::error::Failure;
 
-/// The phases whose trees are keyed, in order.
-pub const KEYED: [Phase; 4] = [
-    Phase::PreInstallD,
-    Phase::InstallD,
-    Phase::PostInstallD,
-    Phase::PostRootD,
-];
+/// Where the build cache keys the build, in the build's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Point {
+    /// After pre-install.d.
+    PreInstall,
+    /// In install.d, before the first hook of an element of the user's.
+    InstallHead,
+    /// After install.d and `-p`.
+    Install,
+    /// After post-install.d.
+    PostInstall,
+    /// After post-root.d.
+    PostRoot,
+    /// The disk image made from the tree after post-root.d, not mounted yet.
+    Disk,
+}
 
-/// The phases after which the tree is kept.
-pub const KEPT: [Phase; 3] = [Phase::PreInstallD, Phase::InstallD, Phase::PostRootD];
+impl Point {
+    /// The points whose trees the cache may keep, in order ([`Point::Disk`] is kept by the
+    /// disk step itself).
+    pub const TREES: [Point; 3] = [Point::InstallHead, Point::Install, Point::PostRoot];
+
+    /// The point, in words.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Point::PreInstall => "pre-install.d",
+            Point::InstallHead => "install.d's hooks before the user's",
+            Point::Install => "install.d",
+            Point::PostInstall => "post-install.d",
+            Point::PostRoot => "post-root.d",
+            Point::Disk => "the disk image made from the tree after post-root.d",
+        }
+    }
+
+    /// The point that ends `phase`, for the phases the cache can skip.
+    #[must_use]
+    pub fn after(phase: Phase) -> Option<Point> {
+        match phase {
+            Phase::PreInstallD => Some(Point::PreInstall),
+            Phase::InstallD => Some(Point::Install),
+            Phase::PostInstallD => Some(Point::PostInstall),
+            Phase::PostRootD => Some(Point::PostRoot),
+            _ => None,
+        }
+    }
+}
+
+/// A tree is kept when the hooks since the last point the build reached ran at least this
+/// long (unless `DIBKIT_CACHE_KEEP_SECONDS` says otherwise): packing (and later unpacking)
+/// a tree takes a few seconds.
+pub const KEEP_MIN_SECONDS: f64 = 3.0;
 
 /// apt's binary caches: derived from the lists (which are in the digest), with their
 /// times, so different in every build; apt rebuilds them when they do not match the lists.
@@ -57,44 +108,102 @@ const APT_BINARY_CACHES: [&str; 2] = [
 pub const DIR: &str = "dibkit-build";
 
 const TREE: &str = "tree.tar.zst";
+const DISK: &str = "disk.raw";
 const META: &str = "meta.json";
 
 /// The build cache's state in a build.
 #[derive(Debug, Default)]
 pub struct State {
     pub store: Option<Store>,
-    /// Each keyed phase's key.
-    pub keys: Vec<(Phase, String)>,
-    /// The last phase whose tree came from the cache.
-    pub reused_through: Option<Phase>,
+    /// Each point's key.
+    pub keys: Vec<(Point, String)>,
+    /// The last point whose tree (or disk image) came from the cache.
+    pub reused_through: Option<Point>,
+    /// The install.d hook [`Point::InstallHead`] comes before: the first of an element of
+    /// the user's (`None`: install.d has none, and the point is right after pre-install.d).
+    pub split: Option<String>,
+    /// The install.d hook just before the split (for the log).
+    head_last: Option<String>,
+    /// The cached disk image to attach instead of making one, held for reading.
+    pub disk: Option<(PathBuf, Held)>,
+    /// Its root directory's owner, group and mode.
+    pub disk_root: Option<(u32, u32, u32)>,
+    /// post-root.d (which runs on the host) changed nothing outside the tree: only then is
+    /// what it left kept, as a tree or a disk image.
+    post_root_clean: bool,
+    /// This build's inputs are its image's last build's, or it is the image's first: the
+    /// disk image made is kept.
+    keep_disk: bool,
+    /// When the build last reached a point (the lookup, a reused or a kept tree).
+    mark: Option<Instant>,
     /// What lies outside the tree (hooks tree, image directory) when the keys were made.
     outside: String,
+    /// The disk image's entry being synced and renamed into place while the build goes on.
+    pending: Option<std::thread::JoinHandle<Result<Vec<crate::cache::Evicted>>>>,
 }
 
 impl State {
     /// Whether `phase` is skipped: its tree came from the cache.
     #[must_use]
     pub fn covers(&self, phase: Phase) -> bool {
-        self.reused_through.is_some_and(|r| phase <= r)
+        Point::after(phase).is_some_and(|p| self.covers_point(p))
     }
 
-    fn key(&self, phase: Phase) -> Option<&str> {
+    /// Whether the build up to `point` is skipped.
+    #[must_use]
+    pub fn covers_point(&self, point: Point) -> bool {
+        self.reused_through.is_some_and(|r| point <= r)
+    }
+
+    fn key(&self, point: Point) -> Option<&str> {
         self.keys
             .iter()
-            .find(|(p, _)| *p == phase)
+            .find(|(p, _)| *p == point)
             .map(|(_, k)| k.as_str())
+    }
+
+    /// The point, in words.
+    #[must_use]
+    pub fn label(&self, point: Point) -> String {
+        match point {
+            Point::InstallHead => match (&self.split, &self.head_last) {
+                (Some(split), Some(last)) => format!("install.d up to {last} (before {split})"),
+                _ => "pre-install.d (no install.d hook runs before the user's)".to_owned(),
+            },
+            other => other.name().to_owned(),
+        }
+    }
+
+    /// Which install.d hooks run in `part` of it, of the phase's `hooks` in order (paths
+    /// or names): the head is those before the split, the tail the rest.
+    #[must_use]
+    pub fn install_part<'h>(&self, hooks: &'h [String], head: bool) -> &'h [String] {
+        let at = self
+            .split
+            .as_ref()
+            .and_then(|split| {
+                hooks
+                    .iter()
+                    .position(|h| h.rsplit('/').next() == Some(split.as_str()))
+            })
+            .unwrap_or(0);
+        if head { &hooks[..at] } else { &hooks[at..] }
     }
 }
 
 /// What an entry holds besides the tree.
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
-    phase: String,
+    point: Point,
     /// The records and calls of the keyed phases that made the tree.
     records: Vec<ScriptRecord>,
     calls: Vec<CallRecord>,
     /// Mount points below the tree when it was packed (their contents are not in it).
     mounts: Vec<PathBuf>,
+    /// A disk image's root directory's owner, group and mode (the tree's root's, which its
+    /// build set once the image was mounted).
+    #[serde(default)]
+    root: Option<(u32, u32, u32)>,
 }
 
 fn part(h: &mut Sha256, label: &str, value: &[u8]) {
@@ -200,33 +309,79 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
         ),
     ];
     let mut h = Sha256::new();
-    part(&mut h, "format", b"dibkit build cache 1");
+    part(&mut h, "format", b"dibkit build cache 2");
     for (label, digest) in &parts {
         part(&mut h, label, digest.as_bytes());
     }
     let mut key = finish(h);
+    let (split, head_last) = install_split(b);
+    b.cache.split.clone_from(&split);
+    b.cache.head_last = head_last;
+    let install_hooks = crate::order::tree::list_phase(
+        Path::new("/"),
+        &paths.hooks.join(Phase::InstallD.dir()),
+        &b.opts.run_parts,
+    )
+    .context("listing install.d in the hooks tree")?
+    .hooks;
     let mut keys = Vec::new();
-    for phase in KEYED {
-        let (hooks, _) =
-            tree::digest_normalized(&paths.hooks.join(phase.dir()), &[], Some(&paths.build))?;
-        let mut own = vec![(format!("{} hooks", phase.dir()), hooks)];
-        if phase == Phase::InstallD {
-            own.push(("-p packages".into(), digest_of(&b.opts.packages.join("\0"))));
-        }
-        if phase == Phase::PostRootD {
-            own.push((
-                "host environment".into(),
-                digest_of(&env_text(&b.env_outside, &paths.build)),
-            ));
-        }
+    for point in [
+        Point::PreInstall,
+        Point::InstallHead,
+        Point::Install,
+        Point::PostInstall,
+        Point::PostRoot,
+        Point::Disk,
+    ] {
+        let hooks_of = |phase: Phase| {
+            tree::digest_normalized(&paths.hooks.join(phase.dir()), &[], Some(&paths.build))
+                .map(|(d, _)| (format!("{} hooks", phase.dir()), d))
+        };
+        let own = match point {
+            Point::PreInstall => vec![hooks_of(Phase::PreInstallD)?],
+            Point::InstallHead => {
+                let head = b.cache.install_part(&install_hooks, true);
+                let mut h = Sha256::new();
+                for name in head {
+                    let file = paths.hooks.join(Phase::InstallD.dir()).join(name);
+                    let bytes =
+                        fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                    let mode = fs::metadata(&file).map_or(0, |m| {
+                        std::os::unix::fs::PermissionsExt::mode(&m.permissions())
+                    });
+                    part(&mut h, name, &bytes);
+                    part(&mut h, "mode", &mode.to_le_bytes());
+                }
+                vec![("install.d hooks before the user's".to_owned(), finish(h))]
+            }
+            Point::Install => vec![
+                hooks_of(Phase::InstallD)?,
+                ("-p packages".into(), digest_of(&b.opts.packages.join("\0"))),
+            ],
+            Point::PostInstall => vec![hooks_of(Phase::PostInstallD)?],
+            Point::PostRoot => vec![
+                hooks_of(Phase::PostRootD)?,
+                (
+                    "host environment".into(),
+                    digest_of(&env_text(&b.env_outside, &paths.build)),
+                ),
+            ],
+            Point::Disk => match disk_settings(b) {
+                Some(settings) => vec![("disk layout and size".into(), digest_of(&settings))],
+                None => break,
+            },
+        };
         let mut h = Sha256::new();
         part(&mut h, "previous", key.as_bytes());
         for (label, digest) in &own {
             part(&mut h, label, digest.as_bytes());
         }
         key = finish(h);
-        b.log_line(&format!("build cache: {} key {key}", phase.dir()));
-        keys.push((phase, key.clone()));
+        b.log_line(&format!(
+            "build cache: key after {} {key}",
+            b.cache.label(point)
+        ));
+        keys.push((point, key.clone()));
         parts.extend(own);
     }
     for (label, digest) in &parts {
@@ -236,6 +391,9 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     let lineage = digest_of(&format!("{:?}", (&b.opts.elements, &b.opts.output)));
     let last_dir = store.dir().join(".last");
     let last_file = last_dir.join(format!("{lineage}.json"));
+    // The disk image is worth keeping for a build that repeats the last one's inputs, or
+    // this image's first: one after a change (an edit loop) makes a new tree every time.
+    b.cache.keep_disk = true;
     if let Ok(text) = fs::read(&last_file) {
         let last: Vec<(String, String)> = serde_json::from_slice(&text).unwrap_or_default();
         let changed: Vec<&str> = parts
@@ -243,6 +401,7 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
             .filter(|p| !last.contains(p))
             .map(|(l, _)| l.as_str())
             .collect();
+        b.cache.keep_disk = changed.is_empty();
         b.step(&format!(
             "build cache: changed since this image's last build, of what the cached phases see: {}",
             if changed.is_empty() {
@@ -277,29 +436,88 @@ fn gib_bytes(gib: f64) -> u64 {
     bytes
 }
 
+/// The first install.d hook of an element of the user's (not one of the library dibkit
+/// brings, embedded or written out with `--builtins DIR`), and the hook before it.
+fn install_split(b: &Build<'_>) -> (Option<String>, Option<String>) {
+    let builtins = match &b.opts.library {
+        crate::engine::options::Library::Dir(d) => fs::canonicalize(d).ok(),
+        _ => None,
+    };
+    let Some(phase) = b.plan.phases.iter().find(|p| p.phase == Phase::InstallD) else {
+        return (None, None);
+    };
+    let users = |element: &str| {
+        b.lib.get(element).is_some_and(|el| match &el.root {
+            Root::Disk(p) => builtins.as_ref().is_none_or(|d| !p.starts_with(d)),
+            Root::Builtin(_) => false,
+        })
+    };
+    let Some(at) = phase.scripts.iter().position(|s| users(&s.element)) else {
+        return (None, None);
+    };
+    let before = at.checked_sub(1).map(|i| phase.scripts[i].name.clone());
+    (Some(phase.scripts[at].name.clone()), before)
+}
+
+/// What the disk image depends on besides the tree, for a layout the cache can keep the
+/// made image of ([`disk::reattachable`], and no block-device.d, whose hooks may do
+/// anything to it); `None` otherwise.
+fn disk_settings(b: &Build<'_>) -> Option<String> {
+    let d = b.opts.disk.as_ref()?;
+    if !b.opts.wants_disk()
+        || !crate::engine::disk::reattachable(&d.config)
+        || b.paths().hooks.join(Phase::BlockDeviceD.dir()).exists()
+    {
+        return None;
+    }
+    let efi = b
+        .plan
+        .elements
+        .iter()
+        .any(|e| e.name.contains("block-device-efi"));
+    Some(format!("{d:?} {efi}"))
+}
+
+fn read_meta(entry: &Path) -> Result<Meta> {
+    let file = entry.join(META);
+    serde_json::from_slice(&fs::read(&file).with_context(|| format!("reading {}", file.display()))?)
+        .with_context(|| format!("reading {}", file.display()))
+}
+
 fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
     let Some(store) = b.cache.store.clone() else {
         return Ok(());
     };
+    b.cache.mark = Some(Instant::now());
+    if let Some(key) = b.cache.key(Point::Disk).map(str::to_owned) {
+        if let Some((entry, reading)) = store.get(&key)? {
+            let meta = read_meta(&entry)?;
+            b.step(&format!(
+                "build cache: reusing the disk image made from the tree after post-root.d (entry {key}): nothing root.d to post-root.d could see changed, nor the layout"
+            ));
+            b.cache.disk_root = meta.root;
+            reuse_records(b, meta);
+            b.cache.disk = Some((entry.join(DISK), reading));
+            b.cache.reused_through = Some(Point::Disk);
+            return Ok(());
+        }
+        b.log_line(&format!("build cache: no disk image for its key {key}"));
+    }
     let mnt = b.paths().mnt.clone();
-    for phase in KEPT.iter().rev() {
-        let key = b.cache.key(*phase).unwrap_or_default().to_owned();
+    for point in Point::TREES.iter().rev() {
+        let key = b.cache.key(*point).unwrap_or_default().to_owned();
+        let label = b.cache.label(*point);
         let Some((entry, _reading)) = store.get(&key)? else {
             b.log_line(&format!(
-                "build cache: no tree after {} for its key {key}",
-                phase.dir()
+                "build cache: no tree after {label} for its key {key}"
             ));
             continue;
         };
-        let meta: Meta = serde_json::from_slice(
-            &fs::read(entry.join(META)).with_context(|| format!("reading {}", entry.display()))?,
-        )
-        .with_context(|| format!("reading {}", entry.join(META).display()))?;
+        let meta = read_meta(&entry)?;
         let now = tree::mount_points(&mnt);
         if let Some(missing) = meta.mounts.iter().find(|m| !now.contains(m)) {
             b.log_line(&format!(
-                "build cache: not using the tree after {}: it was made with /{} mounted, which this build has not",
-                phase.dir(),
+                "build cache: not using the tree after {label}: it was made with /{} mounted, which this build has not",
                 missing.display()
             ));
             continue;
@@ -310,8 +528,7 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
                 .owns_mount(crate::engine::ledger::Owner::Chroot, &target)
             {
                 return Err(anyhow!(
-                    "the cached tree after {} lacks the chroot mount {}",
-                    phase.dir(),
+                    "the cached tree after {label} lacks the chroot mount {}",
                     target.display()
                 )
                 .into());
@@ -323,9 +540,7 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             crate::engine::sys::mount::unmount(&target)?;
         }
         b.step(&format!(
-            "build cache: reusing the tree after {} (entry {key}): nothing root.d to {} could see changed",
-            phase.dir(),
-            phase.dir()
+            "build cache: reusing the tree after {label} (entry {key}): nothing root.d to there could see changed"
         ));
         tree::clear(&mnt)?;
         let mut tar = Command::new("tar");
@@ -348,48 +563,122 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             fs::write(&resolv, fs::read("/etc/resolv.conf").unwrap_or_default())
                 .context("writing resolv.conf into the image")?;
         }
-        b.records.extend(meta.records.into_iter().map(|mut r| {
-            r.cached = true;
-            r
-        }));
-        b.calls.extend(meta.calls);
-        b.cache.reused_through = Some(*phase);
+        reuse_records(b, meta);
+        b.cache.post_root_clean = *point == Point::PostRoot;
+        b.cache.reused_through = Some(*point);
+        b.cache.mark = Some(Instant::now());
         return Ok(());
     }
     b.step("build cache: no tree to reuse; every phase runs");
     Ok(())
 }
 
-/// After `phase`: its tree into the store (unless it came from there, or another build
-/// made that entry meanwhile).
-pub fn save(b: &mut Build<'_>, phase: Phase) -> Result<(), Failure> {
+/// The records and calls of the hooks an entry skipped, marked as from the cache.
+fn reuse_records(b: &mut Build<'_>, meta: Meta) {
+    b.records.extend(meta.records.into_iter().map(|mut r| {
+        r.cached = true;
+        r
+    }));
+    b.calls.extend(meta.calls);
+}
+
+/// The records and calls of the cached phases so far, for an entry.
+fn meta(b: &Build<'_>, point: Point, mounts: Vec<PathBuf>) -> Meta {
+    let keyed = |p: &str| {
+        [
+            Phase::PreInstallD,
+            Phase::InstallD,
+            Phase::PostInstallD,
+            Phase::PostRootD,
+        ]
+        .iter()
+        .any(|k| k.dir() == p)
+    };
+    Meta {
+        point,
+        records: b
+            .records
+            .iter()
+            .filter(|r| keyed(&r.phase))
+            .cloned()
+            .collect(),
+        calls: b
+            .calls
+            .iter()
+            .filter(|c| keyed(c.caller.split('/').next().unwrap_or_default()))
+            .cloned()
+            .collect(),
+        mounts,
+        root: None,
+    }
+}
+
+/// The store and the exclusive lock of `point`'s entry, when it is to be written: not when
+/// the build reused it or a later point, nor when another build made it meanwhile.
+fn claim(b: &mut Build<'_>, point: Point) -> Result<Option<(Store, Held, String)>, Failure> {
     let Some(store) = b.cache.store.clone() else {
-        return Ok(());
+        return Ok(None);
     };
-    if b.cache.covers(phase) {
-        return Ok(());
+    if b.cache.covers_point(point) {
+        return Ok(None);
     }
-    let Some(key) = b.cache.key(phase).map(str::to_owned) else {
-        return Ok(());
+    let Some(key) = b.cache.key(point).map(str::to_owned) else {
+        return Ok(None);
     };
-    let paths = b.paths().clone();
-    if phase == Phase::PostRootD && outside(&paths.hooks, &paths.image_dir)? != b.cache.outside {
-        b.log_line(
-            "build cache: not keeping the tree after post-root.d: it changed the hooks tree or the image directory, which the cache does not hold",
-        );
-        return Ok(());
-    }
     let held = store.lock(&key, Mode::Exclusive)?;
     if store.exists(&held) {
         b.log_line(&format!(
-            "build cache: the tree after {} is kept already (another build made it)",
-            phase.dir()
+            "build cache: the entry for {} is kept already (another build made it)",
+            b.cache.label(point)
+        ));
+        return Ok(None);
+    }
+    Ok(Some((store, held, key)))
+}
+
+fn commit(b: &mut Build<'_>, store: &Store, held: &Held, tmp: &Path) -> Result<(), Failure> {
+    settle(b);
+    for e in store.commit(held, tmp)? {
+        b.log_line(&format!(
+            "build cache: evicted {} ({} MiB, least recently used) to stay within {} GiB",
+            e.name,
+            e.bytes >> 20,
+            b.opts.cache_max_gib
+        ));
+    }
+    b.cache.mark = Some(Instant::now());
+    Ok(())
+}
+
+/// At `point`: the tree into the store (unless it came from there, another build made that
+/// entry meanwhile, or the hooks since the last point ran too briefly to be worth it).
+pub fn save(b: &mut Build<'_>, point: Point) -> Result<(), Failure> {
+    if b.cache.covers_point(point) || b.cache.store.is_none() {
+        return Ok(());
+    }
+    let label = b.cache.label(point);
+    let paths = b.paths().clone();
+    if point == Point::PostRoot {
+        b.cache.post_root_clean = outside(&paths.hooks, &paths.image_dir)? == b.cache.outside;
+        if !b.cache.post_root_clean {
+            b.log_line(
+                "build cache: not keeping what post-root.d left: it changed the hooks tree or the image directory, which the cache does not hold",
+            );
+            return Ok(());
+        }
+    }
+    let since = b.cache.mark.map_or(f64::MAX, |m| m.elapsed().as_secs_f64());
+    if since < b.opts.cache_keep_seconds {
+        b.log_line(&format!(
+            "build cache: not keeping the tree after {label}: the hooks since the last point ran in {since:.1} s, less than keeping and unpacking a tree takes"
         ));
         return Ok(());
     }
+    let Some((store, held, key)) = claim(b, point)? else {
+        return Ok(());
+    };
     b.step(&format!(
-        "build cache: keeping the tree after {} ({key})",
-        phase.dir()
+        "build cache: keeping the tree after {label} ({key})"
     ));
     let tmp = store.begin(&held)?;
     let mounts = tree::mount_points(&paths.mnt);
@@ -417,37 +706,80 @@ pub fn save(b: &mut Build<'_>, phase: Phase) -> Result<(), Failure> {
     let mut zstd = Command::new("zstd");
     zstd.args(["-q", "-T0", "-1"]);
     cmd::pipeline(&mut tar, &mut zstd, file)?;
-    let keyed = |p: &str| KEYED.iter().any(|k| k.dir() == p);
-    let meta = Meta {
-        phase: phase.dir().to_owned(),
-        records: b
-            .records
-            .iter()
-            .filter(|r| keyed(&r.phase))
-            .cloned()
-            .collect(),
-        calls: b
-            .calls
-            .iter()
-            .filter(|c| keyed(c.caller.split('/').next().unwrap_or_default()))
-            .cloned()
-            .collect(),
-        mounts,
-    };
+    let meta = meta(b, point, mounts);
     fs::write(
         tmp.join(META),
         serde_json::to_vec(&meta).context("writing the entry's record")?,
     )
     .context("writing the entry's record")?;
-    for e in store.commit(&held, &tmp)? {
-        b.log_line(&format!(
-            "build cache: evicted {} ({} MiB, least recently used) to stay within {} GiB",
-            e.name,
-            e.bytes >> 20,
-            b.opts.cache_max_gib
-        ));
+    commit(b, &store, &held, &tmp)
+}
+
+/// The disk image `raw`, just made and not mounted, into the store (unless it came from
+/// there or another build made it meanwhile); `root` is the owner, group and mode the
+/// build gives its root directory once mounted.
+pub fn save_disk(b: &mut Build<'_>, raw: &Path, root: (u32, u32, u32)) -> Result<(), Failure> {
+    if !b.cache.post_root_clean {
+        return Ok(());
     }
+    if !b.cache.keep_disk && b.cache.key(Point::Disk).is_some() {
+        b.log_line(
+            "build cache: not keeping the disk image: what the phases up to post-root.d see changed since this image's last build, and a build after a change (an edit loop) makes a new tree each time; the next build of the same inputs keeps it",
+        );
+        return Ok(());
+    }
+    let Some((store, held, key)) = claim(b, Point::Disk)? else {
+        return Ok(());
+    };
+    b.step(&format!(
+        "build cache: keeping the disk image made from the tree after post-root.d ({key})"
+    ));
+    let tmp = store.begin(&held)?;
+    let mut meta = meta(b, Point::Disk, Vec::new());
+    meta.root = Some(root);
+    fs::write(
+        tmp.join(META),
+        serde_json::to_vec(&meta).context("writing the entry's record")?,
+    )
+    .context("writing the entry's record")?;
+    // Copying the image into the cache is a memory copy; writing it to the cache's disk
+    // takes seconds of I/O, done beside finalise.d and the conversion and waited for
+    // before the build ends ([`settle`]). The entry's lock goes with it; a killed build
+    // leaves a temporary entry, which the next sweeps.
+    crate::engine::sys::fs::copy_sparse(raw, &tmp.join(DISK))?;
+    b.cache.pending = Some(std::thread::spawn(move || {
+        let kept = store.commit(&held, &tmp);
+        if kept.is_err() {
+            fs::remove_dir_all(&tmp).ok();
+        }
+        kept
+    }));
     Ok(())
+}
+
+/// Waits for the disk image's entry to be in place (a failure to keep it is only logged:
+/// the build does not need it).
+pub fn settle(b: &mut Build<'_>) {
+    let Some(pending) = b.cache.pending.take() else {
+        return;
+    };
+    match pending.join() {
+        Ok(Ok(evicted)) => {
+            b.log_line("build cache: the disk image is kept");
+            for e in evicted {
+                b.log_line(&format!(
+                    "build cache: evicted {} ({} MiB, least recently used) to stay within {} GiB",
+                    e.name,
+                    e.bytes >> 20,
+                    b.opts.cache_max_gib
+                ));
+            }
+        }
+        Ok(Err(e)) => b.log_line(&format!(
+            "build cache: keeping the disk image failed: {e:#}"
+        )),
+        Err(_) => b.log_line("build cache: keeping the disk image failed"),
+    }
 }
 
 #[cfg(test)]

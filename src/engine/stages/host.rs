@@ -326,6 +326,7 @@ pub(crate) mod tests {
             disk: None,
             build_cache: false,
             cache_max_gib: 20.0,
+            cache_keep_seconds: 3.0,
         }
     }
 

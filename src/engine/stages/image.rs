@@ -6,7 +6,7 @@
 //! is filled (FAT), trimmed, unmounted and detached.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
 use anyhow::{Context, anyhow};
@@ -30,7 +30,8 @@ pub fn move_tree_aside(b: &mut Build<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Creates the disk image where the tree was and copies the tree in.
+/// Creates the disk image where the tree was and copies the tree in; or, when the build
+/// cache has the disk image this tree and layout make, attaches a copy of it.
 pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
     let paths = b.paths().clone();
     let d = b
@@ -38,6 +39,32 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         .disk
         .clone()
         .context("a disk build has a block-device configuration")?;
+    let mut image = disk::Image::default();
+    if let Some((made, _reading)) = b.cache.disk.take() {
+        b.step("attaching a copy of the cached disk image (new filesystem UUIDs)");
+        let attached = disk::attach(
+            &d.config,
+            &paths.image_dir,
+            &made,
+            &mut image,
+            &mut b.ledger,
+        );
+        let devices = image.block_devices();
+        let image_dev = image_device(&image);
+        b.image = Some(image);
+        attached?;
+        export_devices(b, image_dev, &devices);
+        fs::remove_dir_all(&paths.built)
+            .with_context(|| format!("removing {}", paths.built.display()))?;
+        mount_image(b, &d)?;
+        if let Some((uid, gid, mode)) = b.cache.disk_root {
+            std::os::unix::fs::chown(&paths.mnt, Some(uid), Some(gid))
+                .context("setting the image root's owner")?;
+            fs::set_permissions(&paths.mnt, fs::Permissions::from_mode(mode))
+                .context("setting the image root's mode")?;
+        }
+        return mount_api_filesystems(b);
+    }
     let size = disk::image_size(&paths.built, &d, &b.plan)?;
     let etc = paths.built.join("etc");
     fs::create_dir_all(&etc).context("creating etc")?;
@@ -52,29 +79,25 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
             ""
         }
     ));
-    let mut image = disk::Image::default();
-    let created = disk::create(
+    let made = disk::make(
         &d.config,
         &paths.image_dir,
         size,
-        &paths.mnt,
         Some(&paths.built),
         &mut image,
         &mut b.ledger,
-        &mut b.log,
     );
-    let image_dev = image
-        .devices
-        .iter()
-        .find(|(n, _)| n == "image0")
-        .map(|(_, d)| d.clone());
+    let image_dev = image_device(&image);
     let devices = image.block_devices();
+    let raw = image.raw.clone();
     b.image = Some(image);
-    created?;
-    if let Some(dev) = image_dev {
-        b.set_env("IMAGE_BLOCK_DEVICE", &dev);
+    made?;
+    if from_tree {
+        let meta = fs::metadata(&paths.built).context("reading the tree's root")?;
+        super::cache::save_disk(b, &raw, (meta.uid(), meta.gid(), meta.mode()))?;
     }
-    b.set_env("IMAGE_BLOCK_DEVICES", &devices);
+    mount_image(b, &d)?;
+    export_devices(b, image_dev, &devices);
     if from_tree {
         // mke2fs -d fills the filesystem but gives its root directory its own mode and
         // owner; `cp -a tree/.` would have copied the tree root's.
@@ -95,6 +118,28 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
     fs::remove_dir_all(&paths.built)
         .with_context(|| format!("removing {}", paths.built.display()))?;
     mount_api_filesystems(b)
+}
+
+fn image_device(image: &disk::Image) -> Option<String> {
+    image
+        .devices
+        .iter()
+        .find(|(n, _)| n == "image0")
+        .map(|(_, d)| d.clone())
+}
+
+fn export_devices(b: &mut Build<'_>, image_dev: Option<String>, devices: &str) {
+    if let Some(dev) = image_dev {
+        b.set_env("IMAGE_BLOCK_DEVICE", &dev);
+    }
+    b.set_env("IMAGE_BLOCK_DEVICES", devices);
+}
+
+fn mount_image(b: &mut Build<'_>, d: &crate::engine::DiskOptions) -> Result<(), Failure> {
+    let mnt = b.paths().mnt.clone();
+    let image = b.image.as_mut().context("the disk image is made")?;
+    disk::mount_all(&d.config, &mnt, image, &mut b.ledger, &mut b.log)?;
+    Ok(())
 }
 
 /// A tar build: block-device.d does not run (said only when an element has it).

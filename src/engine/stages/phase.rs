@@ -50,6 +50,18 @@ fn list(b: &Build<'_>, phase: Phase) -> Result<PhaseList, Failure> {
 /// Runs `phase`: the hooks the tree has when it starts, in the plan's order. Returns what
 /// ran; a failing hook is a hook failure (exit status 3).
 pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure> {
+    run_part(b, phase, None)
+}
+
+/// [`run`], or with `head` one part of the phase's hooks, as the build cache splits
+/// install.d ([`super::cache::State::install_part`]): the hooks before the first of an
+/// element of the user's (`Some(true)`), or the rest (`Some(false)`). A part with no hooks
+/// runs nothing.
+pub fn run_part(
+    b: &mut Build<'_>,
+    phase: Phase,
+    head: Option<bool>,
+) -> Result<Vec<ScriptRecord>, Failure> {
     let paths = b.paths().clone();
     let dir = paths.hooks.join(phase.dir());
     if !dir.is_dir() {
@@ -69,6 +81,19 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     }
     let environment = listed.environment.unwrap_or_default();
     let total = listed.hooks.len();
+    let hooks = match head {
+        None => listed.hooks.as_slice(),
+        Some(head) => b.cache.install_part(&listed.hooks, head),
+    };
+    if head.is_some() && hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Progress counts the phase's hooks: the second part goes on from the first's.
+    let mut index = if head == Some(false) {
+        total - hooks.len()
+    } else {
+        0
+    };
     let (mut cmd, status_file) = if phase.chroot() {
         let inner = format!("/tmp/dibkit-status-{}", phase.dir());
         let mut cmd = Command::new("/bin/bash");
@@ -97,7 +122,7 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     };
     cmd.arg(environment.len().to_string())
         .args(&environment)
-        .args(&listed.hooks);
+        .args(hooks);
     // A status file of an earlier attempt must not count; usually there is none.
     fs::remove_file(&status_file).ok();
     cmd.stdin(Stdio::null())
@@ -137,7 +162,6 @@ pub fn run(b: &mut Build<'_>, phase: Phase) -> Result<Vec<ScriptRecord>, Failure
     }
     drop(tx);
     let mut tail: VecDeque<String> = VecDeque::new();
-    let mut index = 0;
     let mut interrupted: Option<Instant> = None;
     // When the runner has exited but something it started in the background still holds its
     // output open: waited for briefly, then stopped, so a stray daemon cannot hang the build.

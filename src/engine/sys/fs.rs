@@ -25,3 +25,71 @@ pub fn data_extent(file: &File, offset: u64) -> nix::Result<Option<(u64, u64)>> 
     let end = lseek(file, start, Whence::SeekHole)?;
     Ok(Some((start.unsigned_abs(), end.unsigned_abs())))
 }
+
+/// Copies `src` to a new file `dst` holding data only where `src` does (its holes stay
+/// holes), in the kernel (`copy_file_range`) where it can copy between the two file systems,
+/// else through a buffer; returns the bytes of data copied.
+///
+/// # Errors
+/// Reading `src`, creating or writing `dst`.
+pub fn copy_sparse(src: &Path, dst: &Path) -> Result<u64> {
+    let from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let size = from
+        .metadata()
+        .with_context(|| format!("reading {}", src.display()))?
+        .len();
+    let to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .with_context(|| format!("creating {}", dst.display()))?;
+    to.set_len(size)
+        .with_context(|| format!("sizing {}", dst.display()))?;
+    let mut copied = 0;
+    let mut at = 0;
+    let mut in_kernel = true;
+    while at < size {
+        let extent = data_extent(&from, at)
+            .with_context(|| format!("finding the data in {}", src.display()))?;
+        let Some((start, end)) = extent else {
+            break;
+        };
+        let end = end.min(size);
+        let mut pos = start;
+        while pos < end {
+            let n = copy_range(&from, &to, pos, end - pos, &mut in_kernel)
+                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            if n == 0 {
+                anyhow::bail!("{} ended while it was copied", src.display());
+            }
+            pos += n;
+            copied += n;
+        }
+        at = end;
+    }
+    Ok(copied)
+}
+
+/// Copies up to `len` bytes at `offset` from `from` to the same offset of `to`; returns how
+/// many. Falls back to a buffer for good once the kernel cannot copy between the two file
+/// systems (`EXDEV`, `EINVAL`, `ENOSYS`, `EOPNOTSUPP`).
+fn copy_range(from: &File, to: &File, offset: u64, len: u64, in_kernel: &mut bool) -> Result<u64> {
+    use nix::errno::Errno;
+    use std::os::unix::fs::FileExt;
+    if *in_kernel {
+        let mut off_in = i64::try_from(offset).context("offset")?;
+        let mut off_out = off_in;
+        let chunk = usize::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
+        match nix::fcntl::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), chunk) {
+            Ok(n) => return Ok(n as u64),
+            Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
+                *in_kernel = false;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut buf = vec![0u8; usize::try_from(len.min(4 << 20)).unwrap_or(4 << 20)];
+    let n = from.read_at(&mut buf, offset)?;
+    to.write_all_at(&buf[..n], offset)?;
+    Ok(n as u64)
+}
