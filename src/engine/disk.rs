@@ -81,7 +81,8 @@ pub fn image_size(tree: &Path, disk: &DiskOptions, plan: &Plan) -> Result<u64> {
         let v = (g * 1_048_576.0) as u64;
         v
     } else {
-        let out = cmd::run(Command::new("du").args(["-a", "-c", "-x", "-k"]).arg(tree))?;
+        // dib's `du -a -c -x`, without listing every file: the same total.
+        let out = cmd::run(Command::new("du").args(["-s", "-x", "-k"]).arg(tree))?;
         let total: u64 = out
             .lines()
             .last()
@@ -271,6 +272,7 @@ pub fn make(
     ledger: &mut Ledger,
 ) -> Result<()> {
     let from_tree = tree.and_then(|t| made_from_tree(config).map(|n| (n, t)));
+    let mut made_in_file: Option<String> = None;
     for node in config.order() {
         match &node.kind {
             Kind::LocalLoop {
@@ -285,9 +287,46 @@ pub fn make(
                 let raw = dir.join(format!("{}.raw", node.name));
                 let f = fs::File::create(&raw)
                     .with_context(|| format!("creating {}", raw.display()))?;
-                f.set_len(own.unwrap_or(size))
+                let size = own.unwrap_or(size);
+                f.set_len(size)
                     .with_context(|| format!("sizing {}", raw.display()))?;
                 drop(f);
+                // The filesystem made from the tree goes straight into the file, at its
+                // partition's offset, before the loop device exists: no I/O through the
+                // loop device, and nothing it could have cached goes stale.
+                let region = from_tree
+                    .as_ref()
+                    .and_then(|(n, t)| Some((n, *t, file_region(config, &node.name, n, size)?)));
+                if let Some((mkfs_node, tree, (offset, len))) = region {
+                    let file = raw.display().to_string();
+                    for (index, table) in config.partitionings.iter().enumerate() {
+                        if table.base == node.name {
+                            let placed = layout::place(config, index, size)
+                                .map_err(|e| anyhow!("partitioning `{}`: {e}", node.name))?;
+                            write_table(&file, &sfdisk_script(config, index, &placed))?;
+                        }
+                    }
+                    let Some(Kind::Mkfs {
+                        fstype,
+                        label,
+                        opts,
+                        uuid,
+                    }) = config.node(mkfs_node).map(|n| &n.kind)
+                    else {
+                        bail!("mkfs `{mkfs_node}` is not a filesystem");
+                    };
+                    mkfs(
+                        fstype,
+                        label,
+                        opts,
+                        uuid.as_deref(),
+                        Some(tree),
+                        &file,
+                        Some((offset, len)),
+                    )
+                    .with_context(|| format!("mkfs `{mkfs_node}`"))?;
+                    made_in_file = Some(mkfs_node.clone());
+                }
                 let dev = attach_loop(&raw, *block_size, ledger)?;
                 if node.name == "image0" {
                     image.raw.clone_from(&raw);
@@ -296,11 +335,11 @@ pub fn make(
                 partition(
                     config,
                     node.name.as_str(),
-                    own.unwrap_or(size),
+                    size,
                     &dev,
                     image,
                     ledger,
-                    true,
+                    made_in_file.is_none(),
                 )?;
             }
             // Partitions are made with their table, under the loop device; fstab lines are
@@ -315,12 +354,14 @@ pub fn make(
                 let dev = image.device(config, &node.base).ok_or_else(|| {
                     anyhow!("mkfs `{}`: no device for `{}`", node.name, node.base)
                 })?;
-                let populate = from_tree
-                    .as_ref()
-                    .filter(|(n, _)| *n == node.name)
-                    .map(|(_, t)| *t);
-                mkfs(fstype, label, opts, uuid.as_deref(), populate, &dev)
-                    .with_context(|| format!("mkfs `{}`", node.name))?;
+                if made_in_file.as_ref() != Some(&node.name) {
+                    let populate = from_tree
+                        .as_ref()
+                        .filter(|(n, _)| *n == node.name)
+                        .map(|(_, t)| *t);
+                    mkfs(fstype, label, opts, uuid.as_deref(), populate, &dev, None)
+                        .with_context(|| format!("mkfs `{}`", node.name))?;
+                }
                 image.devices.push((node.name.clone(), dev));
             }
         }
@@ -394,6 +435,33 @@ pub fn attach(
         }
     }
     Ok(())
+}
+
+/// Where in the image file of loop node `loop_name` (of `size` bytes) the filesystem of mkfs
+/// node `mkfs_node` lies, as `(offset, length)` in bytes: the whole file, or the partition
+/// of a table on it; `None` for anything else, or mkfs options of the user's (which may
+/// hold their own `-E`).
+fn file_region(config: &Config, loop_name: &str, mkfs_node: &str, size: u64) -> Option<(u64, u64)> {
+    let node = config.node(mkfs_node)?;
+    let Kind::Mkfs { opts, .. } = &node.kind else {
+        return None;
+    };
+    if opts.iter().any(|o| !o.is_empty()) {
+        return None;
+    }
+    if node.base == loop_name {
+        return Some((0, size));
+    }
+    let (index, _) = config
+        .partitionings
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.base == loop_name)?;
+    let placed = layout::place(config, index, size).ok()?;
+    placed
+        .iter()
+        .find(|p| p.name == node.base)
+        .map(|p| (p.start, p.size))
 }
 
 fn attach_loop(raw: &Path, block_size: u64, ledger: &mut Ledger) -> Result<String> {
@@ -576,6 +644,8 @@ fn gpt_type(code: &str) -> String {
     .to_owned()
 }
 
+/// Makes filesystem `fstype` on `dev`; with `region`, `dev` is an image file and the
+/// filesystem goes at `(offset, length)` bytes in it (ext only).
 fn mkfs(
     fstype: &str,
     label: &str,
@@ -583,6 +653,7 @@ fn mkfs(
     uuid: Option<&str>,
     populate: Option<&Path>,
     dev: &str,
+    region: Option<(u64, u64)>,
 ) -> Result<()> {
     let mut cmd;
     if fstype.contains("swap") {
@@ -619,8 +690,14 @@ fn mkfs(
         if let Some(tree) = populate {
             cmd.arg("-d").arg(tree);
         }
+        if let Some((offset, _)) = region {
+            cmd.arg("-E").arg(format!("offset={offset}"));
+        }
     }
     cmd.arg(dev);
+    if let Some((_, len)) = region {
+        cmd.arg(format!("{}k", len / 1024));
+    }
     cmd::run(&mut cmd).map(|_| ())
 }
 
@@ -729,6 +806,39 @@ mod tests {
     use crate::blockdev::config::parse;
 
     const LOGICAL: &str = "- local_loop:\n    name: image0\n- partitioning:\n    base: image0\n    label: mbr\n    partitions:\n      - name: boot\n        flags: [ boot, primary ]\n        size: 100MiB\n      - name: data\n        size: 200MiB\n      - name: swap\n        type: '0x82'\n        size: 10MiB\n";
+
+    /// The root made from the tree goes into the image file at its partition's offset (the
+    /// whole file without a table); a layout with mkfs options of the user's is made on the
+    /// device instead, as are reattachable layouts' checks.
+    #[test]
+    fn the_root_filesystem_region_in_the_image_file() {
+        let mbr = parse(include_str!(
+            "../../elements/block-device-mbr/block-device-default.yaml"
+        ))
+        .unwrap();
+        let root = made_from_tree(&mbr).unwrap();
+        let size = 2048 << 20;
+        let placed = layout::place(&mbr, 0, size).unwrap();
+        assert_eq!(
+            file_region(&mbr, "image0", &root, size),
+            Some((placed[0].start, placed[0].size))
+        );
+        assert_eq!(placed[0].start, 1 << 20);
+        assert!(reattachable(&mbr));
+        let fallback = crate::blockdev::config::FALLBACK;
+        let legacy = crate::blockdev::config::Legacy::default();
+        let whole = load_config("test", fallback, &legacy).unwrap();
+        let root = made_from_tree(&whole).unwrap();
+        assert_eq!(file_region(&whole, "image0", &root, size), Some((0, size)));
+        let legacy = crate::blockdev::config::Legacy {
+            mkfs_options: Some("-O ^has_journal".to_owned()),
+            ..legacy
+        };
+        let tuned = load_config("test", fallback, &legacy).unwrap();
+        let root = made_from_tree(&tuned).unwrap();
+        assert_eq!(file_region(&tuned, "image0", &root, size), None);
+        assert!(!reattachable(&parse(LOGICAL).unwrap()));
+    }
 
     #[test]
     fn logical_partitions_sit_in_an_extended_partition() {
