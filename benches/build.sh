@@ -87,7 +87,7 @@ for round in "${rounds[@]}"; do
     rm -f "$WORK"/dibkit.$types "$WORK"/dib.$types
     run "dibkit-$round" "$WORK/cache-dibkit" \
         "$DIBKIT" build "${elements[@]}" -t $types -o "$WORK/dibkit" --force --image-cache "$WORK/cache-dibkit"
-    grep -h "build cache: \(reusing\|no tree\|changed\)" "$WORK/dibkit.log" >>"$WORK/reuse" || true
+    grep -h "build cache: \(reusing\|no tree\|changed\)\|qcow2: \(reused\|no cluster index\)" "$WORK/dibkit.log" >>"$WORK/reuse" || true
     run "dib-$round" "$WORK/cache-dib" \
         env PATH="$VENV/bin:$PATH" "$VENV/bin/disk-image-create" -t $types -o "$WORK/dib" "${elements[@]}"
 done
