@@ -7,6 +7,11 @@
 //! lower level, on every core. Holes and all-zero clusters stay unallocated,
 //! and a cluster that does not shrink is stored as it is, as `qemu-img` does.
 //!
+//! A write can reuse the clusters an earlier one compressed ([`index`]: SHA-256 of each raw
+//! cluster to its compressed bytes, kept in the cache store), which makes the same image.
+//! Reading, compressing and writing overlap: a reader thread, a worker per core, and the
+//! writer, which puts the clusters in order.
+//!
 //! File layout: the header cluster, the data (compressed clusters packed byte by byte, plain
 //! ones cluster-aligned), then the L2 tables, the L1 table, the refcount table and the refcount
 //! blocks. The header is written last, so an interrupted write never looks like an image (and
@@ -442,13 +447,15 @@ fn compress_batches(
                     return Ok((Stored::Zero, None));
                 }
                 let digest = hash.then(|| index::digest(chunk));
-                let found = previous.zip(digest.as_ref()).and_then(|(p, d)| p.find(d));
+                let found = previous
+                    .zip(digest.as_ref())
+                    .and_then(|(p, d)| Some((p, p.find(d)?)));
                 let stored = match found {
-                    Some(index::Loc::Compressed { offset, len }) => {
+                    Some((p, index::Loc::Compressed { offset, len })) => {
                         reused += 1;
-                        Stored::Compressed(previous.unwrap().read(offset, len)?)
+                        Stored::Compressed(p.read(offset, len)?)
                     }
-                    Some(index::Loc::Plain) => {
+                    Some((_, index::Loc::Plain)) => {
                         reused += 1;
                         Stored::Plain
                     }
