@@ -9,7 +9,7 @@
 //! entry per output path, in two slots (`LINEAGE-a`, `LINEAGE-b`) so a write reads the previous
 //! build's slot (held shared) while it makes the other (held exclusively, written under a
 //! temporary name, published by [`Store::commit`]); the slot read is then removed, so one
-//! entry per image stays. An output path with no entry yet reads the most recently used entry
+//! entry per image stays, and only for the [`MAX_ENTRIES`] most recently used images. An output path with no entry yet reads the most recently used entry
 //! of any image (a renamed output, a variant of an image): a digest either matches or not,
 //! so any index is safe to read.
 //!
@@ -42,6 +42,10 @@ const FOOTER: usize = 8 + 8 + 4 * 4 + 8;
 
 /// The store's directory below the image cache.
 pub const DIR: &str = "dibkit-clusters";
+
+/// The indexes kept (one per output path), most recently used first; the size limit applies
+/// too.
+pub const MAX_ENTRIES: usize = 4;
 
 /// The digest of one raw cluster.
 #[must_use]
@@ -336,9 +340,25 @@ impl Session {
                 e.bytes >> 20
             ));
         }
-        if let Some(stale) = self.stale.filter(|s| s != held.name()) {
-            if let Some(_l) = lock::try_lock(&self.store.lock_path(&stale), Mode::Exclusive)? {
-                fs::remove_file(self.store.path(&stale)).ok();
+        let mut old: Vec<String> = self
+            .stale
+            .into_iter()
+            .filter(|s| s != held.name())
+            .collect();
+        // Beyond the most recently used MAX_ENTRIES, entries go too (outputs written once to a
+        // temporary directory would otherwise fill the store up to its size limit).
+        let entries = self.store.entries();
+        let over = entries.len().saturating_sub(MAX_ENTRIES);
+        old.extend(
+            entries
+                .into_iter()
+                .take(over)
+                .map(|e| e.0)
+                .filter(|n| n != held.name()),
+        );
+        for name in old {
+            if let Some(_l) = lock::try_lock(&self.store.lock_path(&name), Mode::Exclusive)? {
+                fs::remove_file(self.store.path(&name)).ok();
             }
         }
         Ok(self.notes)
@@ -406,6 +426,13 @@ mod tests {
             "another output's index"
         );
         assert_eq!(names(&config).len(), 2);
+        // Many outputs: only the most recent few keep an index.
+        for i in 0..MAX_ENTRIES {
+            build(&config, &raw, &dir.path().join(format!("tmp{i}.qcow2")));
+        }
+        assert_eq!(names(&config).len(), MAX_ENTRIES);
+        assert!(build(&config, &raw, &vm).0 > 20);
+        assert!(build(&config, &raw, &other).0 > 20);
         // A reader of the previous index holds it shared: a second writer of the same
         // output records nothing rather than wait.
         let reading = Session::open(&config, &vm, INDEX_PARAMS).unwrap();
@@ -419,7 +446,11 @@ mod tests {
         );
         writing.abandon();
         reading.abandon();
-        assert_eq!(names(&config).len(), 2, "abandoned writes publish nothing");
+        assert_eq!(
+            names(&config).len(),
+            MAX_ENTRIES,
+            "abandoned writes publish nothing"
+        );
     }
 
     /// What a killed writer left is swept by the next write; an index that is not one is
