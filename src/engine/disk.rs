@@ -699,7 +699,6 @@ fn write_qcow2(
             Ok(())
         }
         Err(e) => {
-            notes.extend(session.notes.iter().cloned());
             session.abandon();
             Err(e)
         }
