@@ -96,8 +96,8 @@ for round in "${rounds[@]}"; do
     rm -f "$WORK"/dibkit.$types "$WORK"/dib.$types
     run "dibkit-$round" "$WORK/cache-dibkit" \
         "$DIBKIT" build "${elements[@]}" -t $types -o "$WORK/dibkit" --force --image-cache "$WORK/cache-dibkit"
-    grep -h "build cache: \(reusing\|no tree\|changed\|keeping\)" "$WORK/dibkit.log" |
-        sed "s/^/$round: /" >>"$WORK/reuse" || true
+    grep -h "build cache: \(reusing\|no tree\|changed\|keeping\)\|qcow2: \(reused\|no cluster index\)" \
+        "$WORK/dibkit.log" | sed "s/^/$round: /" >>"$WORK/reuse" || true
     # Where dibkit's time went: each step's duration, the longest first.
     awk '/^dibkit step: / { step = substr($0, 14, 90) } /^dibkit step took / { print $4, step }' \
         "$WORK/dibkit.log" | sort -rn | head -n 8 | sed "s/^/$round: /" >>"$WORK/steps"

@@ -145,9 +145,14 @@ fn dry_run_shows_how_images_are_converted() {
     assert_eq!(
         convert(&[]),
         [
-            "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level 3 on every core to a temporary name, then rename)",
+            "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level 3 on every core, reusing the previous build's compressed clusters from the image cache's dibkit-clusters index, to a temporary name, then rename)",
             "qemu-img convert -f raw -O raw to a temporary name, then rename)",
         ]
+    );
+    // Without the build cache, no cluster index either.
+    assert_eq!(
+        convert(&["--no-cache"])[0],
+        "dibkit's qcow2 writer: compat=1.1, 64 KiB clusters, zlib level 3 on every core to a temporary name, then rename)"
     );
     assert_eq!(
         convert(&["-u", "--qemu-img-options", "compression_type=zstd"])[0],

@@ -155,6 +155,19 @@ impl Store {
         })
     }
 
+    /// Entry `name`'s lock if nobody holds it now; `None` when someone does.
+    ///
+    /// # Errors
+    /// A bad name, or the lock cannot be taken for another reason.
+    pub fn try_lock(&self, name: &str, mode: Mode) -> Result<Option<Held>> {
+        Self::check(name)?;
+        Ok(lock::try_lock(&self.lock_path(name), mode)?.map(|l| Held {
+            name: name.to_owned(),
+            mode,
+            _lock: l,
+        }))
+    }
+
     /// Whether the entry exists (a reader should hold its lock).
     #[must_use]
     pub fn exists(&self, held: &Held) -> bool {

@@ -66,9 +66,9 @@ pub struct Args {
     #[arg(long)]
     pub offline: bool,
 
-    /// Run every phase and keep nothing: no tree from the build cache (also
-    /// `DIBKIT_NO_CACHE=1`; the debootstrap element's tarball cache has its own switch,
-    /// DIB_DEBOOTSTRAP_CACHE=0).
+    /// Run every phase and keep nothing: no tree from the build cache, no qcow2 cluster
+    /// index (also `DIBKIT_NO_CACHE=1`; the debootstrap element's tarball cache has its own
+    /// switch, DIB_DEBOOTSTRAP_CACHE=0).
     #[arg(long)]
     pub no_cache: bool,
 

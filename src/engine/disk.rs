@@ -743,18 +743,29 @@ pub fn builtin_writer(format: &str, compress: bool, options: Option<&str>) -> bo
     format == "qcow2" && compress && builtin_version(options).is_some()
 }
 
-/// How [`convert`] writes an output, in words (for the dry run).
+/// How [`convert`] writes an output, in words (for the dry run); `reuse`: with the cluster
+/// index (the build cache is on).
 #[must_use]
-pub fn convert_description(format: &str, compress: bool, options: Option<&str>) -> String {
+pub fn convert_description(
+    format: &str,
+    compress: bool,
+    options: Option<&str>,
+    reuse: bool,
+) -> String {
     if builtin_writer(format, compress, options) {
         format!(
-            "dibkit's qcow2 writer: compat={}, 64 KiB clusters, zlib level {} on every core",
+            "dibkit's qcow2 writer: compat={}, 64 KiB clusters, zlib level {} on every core{}",
             if builtin_version(options) == Some(2) {
                 "0.10"
             } else {
                 "1.1"
             },
-            super::qcow2::LEVEL
+            super::qcow2::LEVEL,
+            if reuse {
+                ", reusing the previous build's compressed clusters from the image cache's dibkit-clusters index,"
+            } else {
+                ""
+            }
         )
     } else {
         format!(
@@ -775,6 +786,22 @@ pub fn convert(
     options: Option<&str>,
     stop: &AtomicBool,
 ) -> Result<()> {
+    convert_with_index(raw, format, dest, compress, options, None, stop).map(|_| ())
+}
+
+/// [`convert`]; dibkit's qcow2 writer reuses and records clusters in the cluster index
+/// `index` holds when it is given (a failing index is noted, never fatal). Returns lines for
+/// the build log.
+pub fn convert_with_index(
+    raw: &Path,
+    format: &str,
+    dest: &Path,
+    compress: bool,
+    options: Option<&str>,
+    index: Option<&super::qcow2::index::Config>,
+    stop: &AtomicBool,
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
     let partial = dest.with_file_name(format!(
         ".{}.partial",
         dest.file_name()
@@ -784,7 +811,9 @@ pub fn convert(
     let written = if builtin_writer(format, compress, options) {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let version = builtin_version(options).unwrap_or(3);
-        super::qcow2::write_version(raw, &partial, threads, stop, version).map(|_| ())
+        write_qcow2(
+            raw, &partial, dest, threads, stop, version, index, &mut notes,
+        )
     } else {
         let mut cmd = Command::new("qemu-img");
         cmd.arg("convert")
@@ -797,7 +826,76 @@ pub fn convert(
         fs::remove_file(&partial).ok();
         return Err(e);
     }
-    fs::rename(&partial, dest).with_context(|| format!("renaming into {}", dest.display()))
+    fs::rename(&partial, dest).with_context(|| format!("renaming into {}", dest.display()))?;
+    Ok(notes)
+}
+
+/// dibkit's qcow2 writer, with the cluster index `index` holds when there is one.
+#[allow(clippy::too_many_arguments)]
+fn write_qcow2(
+    raw: &Path,
+    partial: &Path,
+    dest: &Path,
+    threads: usize,
+    stop: &AtomicBool,
+    version: u32,
+    index: Option<&super::qcow2::index::Config>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    use super::qcow2::{self, INDEX_PARAMS, Reuse, index::Session};
+    let session = index.and_then(|c| match Session::open(c, dest, INDEX_PARAMS) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            notes.push(format!("qcow2: no cluster index: {e:#}"));
+            None
+        }
+    });
+    let reuse = session.as_ref().map_or_else(Reuse::default, |s| Reuse {
+        previous: s.previous(),
+        record: s.record_path(),
+    });
+    let written = qcow2::write_reusing(raw, partial, threads, stop, version, reuse);
+    let Some(session) = session else {
+        return written.map(|_| ());
+    };
+    match written {
+        Ok(w) => {
+            let stored = thousands(w.compressed + w.plain);
+            notes.push(if session.previous().is_some() {
+                format!(
+                    "qcow2: reused {} of {stored} data clusters from the previous build's cluster index, compressed {}",
+                    thousands(w.reused),
+                    thousands(w.compressed + w.plain - w.reused),
+                )
+            } else {
+                format!(
+                    "qcow2: no cluster index from a previous build: compressed all {stored} data clusters"
+                )
+            });
+            match session.commit() {
+                Ok(n) => notes.extend(n),
+                Err(e) => notes.push(format!("qcow2: the cluster index was not kept: {e:#}")),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            session.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// `19800` as `19,800`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

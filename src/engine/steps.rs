@@ -229,7 +229,8 @@ impl Step {
                         disk::convert_description(
                             format,
                             opts.compress,
-                            opts.qemu_img_options.as_deref()
+                            opts.qemu_img_options.as_deref(),
+                            opts.build_cache
                         )
                     ),
                     None => "temporary name, then rename".to_owned(),

@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use crate::element::model::Phase;
 use crate::engine::context::{Build, Summary};
 use crate::engine::options::OutputType;
-use crate::engine::{cmd, disk};
+use crate::engine::{cmd, disk, qcow2};
 use crate::error::Failure;
 
 /// `.NAME.partial` beside `dest`.
@@ -23,6 +23,13 @@ fn partial(dest: &Path) -> PathBuf {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ))
+}
+
+/// `DIBKIT_CACHE_MAX_GIB` in bytes.
+fn gib_bytes(gib: f64) -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bytes = (gib.max(0.0) * 1024.0 * 1024.0 * 1024.0) as u64;
+    bytes
 }
 
 /// Writes output type `t`.
@@ -37,12 +44,18 @@ pub fn write(b: &mut Build<'_>, t: OutputType) -> Result<(), Failure> {
                 .as_ref()
                 .map(|i| i.raw.clone())
                 .context("a disk type is written after the image was made")?;
-            disk::convert(
+            // The cluster index lets a rebuild copy the clusters it compressed last time.
+            let index = b.opts.build_cache.then(|| qcow2::index::Config {
+                dir: b.opts.image_cache.join(qcow2::index::DIR),
+                max_bytes: gib_bytes(b.opts.cache_max_gib),
+            });
+            let notes = disk::convert_with_index(
                 &raw,
                 format,
                 &dest,
                 b.opts.compress,
                 b.opts.qemu_img_options.as_deref(),
+                index.as_ref(),
                 &b.interrupted,
             )
             .map_err(|e| {
@@ -52,6 +65,9 @@ pub fn write(b: &mut Build<'_>, t: OutputType) -> Result<(), Failure> {
                     Failure::from(e)
                 }
             })?;
+            for n in notes {
+                b.log_line(&n);
+            }
         }
     }
     write_checksums(b, t, &dest)?;
