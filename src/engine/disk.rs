@@ -396,7 +396,8 @@ pub fn reattachable(config: &Config) -> bool {
 /// Instead of [`make`], for a [`reattachable`] layout: a copy of the image file `made` (one
 /// that [`make`] made for the same layout and tree, never mounted), attached with its
 /// partitions, each ext filesystem given a new random UUID (unless the layout sets one), as
-/// a new one would have.
+/// a new one would have. With `copied`, `made` is a copy in `image_dir` already, and is
+/// renamed instead.
 ///
 /// # Errors
 /// Copying, attaching, or tune2fs.
@@ -404,6 +405,7 @@ pub fn attach(
     config: &Config,
     image_dir: &Path,
     made: &Path,
+    copied: bool,
     image: &mut Image,
     ledger: &mut Ledger,
 ) -> Result<()> {
@@ -412,7 +414,13 @@ pub fn attach(
             Kind::LocalLoop { block_size, .. } => {
                 fs::create_dir_all(image_dir)?;
                 let raw = image_dir.join(format!("{}.raw", node.name));
-                crate::engine::sys::fs::copy_sparse(made, &raw)?;
+                if copied {
+                    fs::rename(made, &raw).with_context(|| {
+                        format!("renaming {} to {}", made.display(), raw.display())
+                    })?;
+                } else {
+                    crate::engine::sys::fs::copy_sparse(made, &raw)?;
+                }
                 let size = fs::metadata(&raw)
                     .with_context(|| format!("reading {}", raw.display()))?
                     .len();

@@ -28,6 +28,9 @@ pub enum Step {
     /// The build cache's keys from the tree extra-data.d left; the latest cached tree whose
     /// key matches replaces the tree.
     CacheLookup,
+    /// The disk image this image's last build kept, copied beside root.d in case the
+    /// lookup finds its key again.
+    CachePrefetch,
     /// The tree at a point kept in the build cache.
     CacheSave(cache::Point),
     /// With the build cache, install.d runs in two parts: its hooks before the first of an
@@ -63,15 +66,16 @@ pub enum Step {
 /// The steps of a build, in order.
 #[must_use]
 pub fn steps(opts: &Options) -> Vec<Step> {
-    let mut s = vec![
-        Step::Preflight,
-        Step::Workspace,
-        Step::Assemble,
+    let mut s = vec![Step::Preflight, Step::Workspace, Step::Assemble];
+    if disk_cached(opts) {
+        s.push(Step::CachePrefetch);
+    }
+    s.extend([
         Step::Phase(Phase::RootD),
         Step::CheckRoot,
         Step::EnterChroot,
         Step::Phase(Phase::ExtraDataD),
-    ];
+    ]);
     let cache = opts.build_cache;
     if cache {
         s.push(Step::CacheLookup);
@@ -174,6 +178,7 @@ impl Step {
                 if disk_cached(opts) { " and the disk image (with the layout)" } else { "" },
                 if disk_cached(opts) { "disk image or tree " } else { "tree " },
             ),
+            Step::CachePrefetch => "build cache: start copying the disk image this image's last build kept into the image directory while root.d and extra-data.d run (attached if the lookup finds its key, dropped otherwise)".to_owned(),
             Step::CacheSave(p) => format!(
                 "build cache: keep the tree after {} under its key (unless it came from the cache, or the hooks since the last point ran in under {} s)",
                 p.name(),
@@ -257,6 +262,7 @@ impl Step {
             }
             Step::Phase(p) => phase::run(b, *p).map(|_| ()),
             Step::CacheLookup => cache::lookup(b),
+            Step::CachePrefetch => cache::prefetch(b),
             Step::CacheSave(p) => cache::save(b, *p),
             Step::InstallPart(head) if b.cache.covers_point(part_point(*head)) => {
                 b.log_line(&format!(

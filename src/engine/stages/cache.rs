@@ -140,7 +140,35 @@ pub struct State {
     outside: String,
     /// The disk image's entry being synced and renamed into place while the build goes on.
     pending: Option<std::thread::JoinHandle<Result<Vec<crate::cache::Evicted>>>>,
+    /// The disk image this image's last build kept, being copied while root.d runs.
+    prefetch: Option<Prefetch>,
+    /// [`State::disk`] is that copy, in the image directory already.
+    pub disk_copied: bool,
 }
+
+/// A copy of a kept disk image made while root.d and extra-data.d run, in case the lookup
+/// finds that image's key again; dropped otherwise.
+#[derive(Debug)]
+struct Prefetch {
+    key: String,
+    held: Held,
+    dest: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    copy: std::thread::JoinHandle<Result<u64>>,
+}
+
+impl Prefetch {
+    /// Stops the copy (if it still runs) and removes it.
+    fn drop_copy(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.copy.join();
+        fs::remove_file(&self.dest).ok();
+    }
+}
+
+/// Where the prefetched disk image is copied, in the image directory (left out of what
+/// [`outside`] digests).
+const PREFETCH: &str = "dibkit-prefetch.raw";
 
 impl State {
     /// Whether `phase` is skipped: its tree came from the cache.
@@ -252,8 +280,7 @@ fn engine_digest() -> String {
 /// After extra-data.d: the keys, then the tree of the latest keyed phase with an entry.
 pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     let paths = b.paths().clone();
-    let max_bytes = gib_bytes(b.opts.cache_max_gib);
-    let store = Store::open(&b.opts.image_cache.join(DIR), Kind::Dirs, max_bytes)?;
+    let store = open_store(b)?;
     for p in store.sweep()? {
         b.log_line(&format!(
             "build cache: removed {} (left by a build that was killed)",
@@ -388,7 +415,7 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
         b.log_line(&format!("build cache: input {label}: {digest}"));
     }
     // This image's previous build's inputs, to say what changed.
-    let lineage = digest_of(&format!("{:?}", (&b.opts.elements, &b.opts.output)));
+    let lineage = lineage(b);
     let last_dir = store.dir().join(".last");
     let last_file = last_dir.join(format!("{lineage}.json"));
     // The disk image is worth keeping for a build that repeats the last one's inputs, or
@@ -415,6 +442,11 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     if let Ok(text) = serde_json::to_vec(&parts) {
         fs::write(&last_file, text).ok();
     }
+    let disk_file = last_dir.join(format!("{lineage}.disk"));
+    match keys.iter().find(|(p, _)| *p == Point::Disk) {
+        Some((_, key)) => fs::write(&disk_file, key).ok(),
+        None => fs::remove_file(&disk_file).ok(),
+    };
     b.cache.outside = outside(&paths.hooks, &paths.image_dir)?;
     b.cache.keys = keys;
     b.cache.store = Some(store);
@@ -426,8 +458,68 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
 fn outside(hooks: &Path, image_dir: &Path) -> Result<String> {
     let mut h = Sha256::new();
     part(&mut h, "hooks", tree::digest(hooks, &[])?.0.as_bytes());
-    part(&mut h, "image", tree::digest(image_dir, &[])?.0.as_bytes());
+    part(
+        &mut h,
+        "image",
+        tree::digest(image_dir, &[PREFETCH])?.0.as_bytes(),
+    );
     Ok(finish(h))
+}
+
+/// The image a build makes, for the records of its last build: its elements and output.
+fn lineage(b: &Build<'_>) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{:?}", (&b.opts.elements, &b.opts.output)).as_bytes());
+    finish(h)
+}
+
+fn open_store(b: &Build<'_>) -> Result<Store> {
+    Store::open(
+        &b.opts.image_cache.join(DIR),
+        Kind::Dirs,
+        gib_bytes(b.opts.cache_max_gib),
+    )
+}
+
+/// Before root.d: starts copying the disk image this image's last build kept into the
+/// image directory, beside root.d and extra-data.d (which mostly use one core), for the
+/// lookup to attach if its key comes back; a layout the cache keeps no disk image of, or no
+/// such image, does nothing.
+pub fn prefetch(b: &mut Build<'_>) -> Result<(), Failure> {
+    if disk_settings(b).is_none() {
+        return Ok(());
+    }
+    let store = open_store(b)?;
+    let last = store
+        .dir()
+        .join(".last")
+        .join(format!("{}.disk", lineage(b)));
+    let Ok(key) = fs::read_to_string(&last) else {
+        return Ok(());
+    };
+    let Some((entry, held)) = store.get(key.trim())? else {
+        return Ok(());
+    };
+    let paths = b.paths().clone();
+    fs::create_dir_all(&paths.image_dir).context("creating the image directory")?;
+    let dest = paths.image_dir.join(PREFETCH);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let copy = {
+        let (src, dest, stop) = (entry.join(DISK), dest.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || crate::engine::sys::fs::copy_sparse_until(&src, &dest, &stop))
+    };
+    b.log_line(&format!(
+        "build cache: copying the disk image this image's last build kept ({}) while root.d runs, in case nothing changed",
+        key.trim()
+    ));
+    b.cache.prefetch = Some(Prefetch {
+        key: key.trim().to_owned(),
+        held,
+        dest,
+        stop,
+        copy,
+    });
+    Ok(())
 }
 
 fn gib_bytes(gib: f64) -> u64 {
@@ -489,7 +581,39 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
         return Ok(());
     };
     b.cache.mark = Some(Instant::now());
+    let prefetched = b.cache.prefetch.take();
     if let Some(key) = b.cache.key(Point::Disk).map(str::to_owned) {
+        let (matching, other) = match prefetched {
+            Some(p) if p.key == key => (Some(p), None),
+            other => (None, other),
+        };
+        if let Some(p) = matching {
+            let entry = store.path(&key);
+            match p.copy.join() {
+                Ok(Ok(_)) => {
+                    let meta = read_meta(&entry)?;
+                    b.step(&format!(
+                        "build cache: reusing the disk image made from the tree after post-root.d (entry {key}, copied while root.d ran): nothing root.d to post-root.d could see changed, nor the layout"
+                    ));
+                    b.cache.disk_root = meta.root;
+                    reuse_records(b, meta);
+                    b.cache.disk = Some((p.dest, p.held));
+                    b.cache.disk_copied = true;
+                    b.cache.reused_through = Some(Point::Disk);
+                    return Ok(());
+                }
+                Ok(Err(e)) => b.log_line(&format!(
+                    "build cache: copying the kept disk image failed ({e:#}); copying it again"
+                )),
+                Err(_) => b.log_line("build cache: copying the kept disk image failed"),
+            }
+            fs::remove_file(&p.dest).ok();
+        } else if let Some(p) = other {
+            b.log_line(
+                "build cache: the disk image copied while root.d ran is not this build's; dropped",
+            );
+            p.drop_copy();
+        }
         if let Some((entry, reading)) = store.get(&key)? {
             let meta = read_meta(&entry)?;
             b.step(&format!(
@@ -502,6 +626,9 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             return Ok(());
         }
         b.log_line(&format!("build cache: no disk image for its key {key}"));
+    }
+    if let Some(p) = b.cache.prefetch.take() {
+        p.drop_copy();
     }
     let mnt = b.paths().mnt.clone();
     for point in Point::TREES.iter().rev() {
@@ -760,6 +887,9 @@ pub fn save_disk(b: &mut Build<'_>, raw: &Path, root: (u32, u32, u32)) -> Result
 /// Waits for the disk image's entry to be in place (a failure to keep it is only logged:
 /// the build does not need it).
 pub fn settle(b: &mut Build<'_>) {
+    if let Some(p) = b.cache.prefetch.take() {
+        p.drop_copy();
+    }
     let Some(pending) = b.cache.pending.take() else {
         return;
     };

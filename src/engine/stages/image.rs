@@ -41,11 +41,17 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         .context("a disk build has a block-device configuration")?;
     let mut image = disk::Image::default();
     if let Some((made, _reading)) = b.cache.disk.take() {
-        b.step("attaching a copy of the cached disk image (new filesystem UUIDs)");
+        b.step(if b.cache.disk_copied {
+            "attaching the copy of the cached disk image made while root.d ran (new filesystem UUIDs)"
+        } else {
+            "attaching a copy of the cached disk image (new filesystem UUIDs)"
+        });
+        let copied = b.cache.disk_copied;
         let attached = disk::attach(
             &d.config,
             &paths.image_dir,
             &made,
+            copied,
             &mut image,
             &mut b.ledger,
         );

@@ -33,6 +33,19 @@ pub fn data_extent(file: &File, offset: u64) -> nix::Result<Option<(u64, u64)>> 
 /// # Errors
 /// Reading `src`, creating or writing `dst`.
 pub fn copy_sparse(src: &Path, dst: &Path) -> Result<u64> {
+    copy_sparse_until(src, dst, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`copy_sparse`], giving up with an error as soon as `stop` is set (checked every few
+/// MiB).
+///
+/// # Errors
+/// Reading `src`, creating or writing `dst`, or `stop`.
+pub fn copy_sparse_until(
+    src: &Path,
+    dst: &Path,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<u64> {
     let from = File::open(src).with_context(|| format!("opening {}", src.display()))?;
     let size = from
         .metadata()
@@ -57,6 +70,9 @@ pub fn copy_sparse(src: &Path, dst: &Path) -> Result<u64> {
         let end = end.min(size);
         let mut pos = start;
         while pos < end {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                anyhow::bail!("copying {} was stopped", src.display());
+            }
             let n = copy_range(&from, &to, pos, end - pos, &mut in_kernel)
                 .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
             if n == 0 {
@@ -79,7 +95,7 @@ fn copy_range(from: &File, to: &File, offset: u64, len: u64, in_kernel: &mut boo
     if *in_kernel {
         let mut off_in = i64::try_from(offset).context("offset")?;
         let mut off_out = off_in;
-        let chunk = usize::try_from(len.min(1 << 30)).unwrap_or(1 << 30);
+        let chunk = usize::try_from(len.min(64 << 20)).unwrap_or(64 << 20);
         match nix::fcntl::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), chunk) {
             Ok(n) => return Ok(n as u64),
             Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
