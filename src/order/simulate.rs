@@ -187,7 +187,7 @@ fn declared_calls(
 ) -> Result<(), discover::Error> {
     let dirs: Vec<&str> = Phase::ALL.iter().map(|p| p.dir()).collect();
     for element in members {
-        let Some(bytes) = discover::read(&element.root, calls::FILE)? else {
+        let Some(bytes) = discover::read_top(element, calls::FILE)? else {
             continue;
         };
         let path = element.root.display_path(calls::FILE);
@@ -331,11 +331,25 @@ fn plan_elements(lib: &Library, expansion: &Expansion) -> Vec<PlanElement> {
 }
 
 fn merge<'a>(members: &[&'a Element]) -> Result<Merged<'a>, discover::Error> {
+    // Every directory is listed up front (two at a time), then merged in element order; the
+    // first error in that order is the one returned, as if listed one by one.
+    let dirs: Vec<Result<Vec<String>, discover::Error>> = members
+        .iter()
+        .map(|e| discover::element_hook_dirs(e))
+        .collect();
+    let tasks: Vec<(&Element, &str)> = members
+        .iter()
+        .zip(&dirs)
+        .filter_map(|(e, d)| d.as_ref().ok().map(|d| (*e, d)))
+        .flat_map(|(e, d)| d.iter().map(move |dir| (e, dir.as_str())))
+        .collect();
+    let mut listings = list_all(&tasks).into_iter();
     let mut merged: Merged<'a> = BTreeMap::new();
-    for element in members {
-        for dir in discover::hook_dirs(&element.root)? {
-            let slot = merged.entry(dir.clone()).or_default();
-            for node in discover::list(&element.root, &dir)? {
+    for (element, dirs) in members.iter().zip(dirs) {
+        for dir in dirs? {
+            let nodes = listings.next().expect("one listing per directory")?;
+            let slot = merged.entry(dir).or_default();
+            for node in nodes {
                 slot.entry(node.name.clone())
                     .or_default()
                     .push(Contribution { element, node });
@@ -343,6 +357,43 @@ fn merge<'a>(members: &[&'a Element]) -> Result<Merged<'a>, discover::Error> {
         }
     }
     Ok(merged)
+}
+
+type Listing = Result<Vec<Node>, discover::Error>;
+
+/// Lists the directories of `tasks`, in their order. Listing is most of an `order` run
+/// (the kernel hashes each directory's entries), and the directories are independent, so a
+/// second thread takes every other one when there are enough to pay for starting it.
+fn list_all(tasks: &[(&Element, &str)]) -> Vec<Listing> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((element, dir)) = tasks.get(i) else {
+                return done;
+            };
+            done.push((i, discover::list(&element.root, dir)));
+        }
+    };
+    let mut done = if tasks.len() < 8 {
+        work()
+    } else {
+        std::thread::scope(|s| {
+            let helper = std::thread::Builder::new().spawn_scoped(s, work);
+            let mut done = work();
+            if let Ok(helper) = helper {
+                match helper.join() {
+                    Ok(more) => done.extend(more),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            done
+        })
+    };
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, listing)| listing).collect()
 }
 
 fn duplicate_problems(merged: &Merged<'_>, problems: &mut Vec<Problem>) {
@@ -628,4 +679,58 @@ pub(crate) fn judge_env(name: &str, resolved: Result<Resolved, Reason>) -> Verdi
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::element::model::{Origin, Root};
+
+    /// Listing on two threads gives each directory's own listing, in task order, and the
+    /// first failure where a sequential listing would meet it.
+    #[test]
+    fn parallel_listing_keeps_task_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let element = Element {
+            name: "e".to_owned(),
+            root: Root::Disk(tmp.path().to_path_buf()),
+            origin: Origin::Path {
+                index: 0,
+                entry: tmp.path().display().to_string(),
+            },
+            deps: Vec::new(),
+            provides: Vec::new(),
+            shadows: Vec::new(),
+            loaded: false,
+            top: None,
+        };
+        let dirs: Vec<String> = (0..20).map(|i| format!("d{i:02}")).collect();
+        for (i, d) in dirs.iter().enumerate() {
+            std::fs::create_dir(tmp.path().join(d)).unwrap();
+            for j in 0..=i % 4 {
+                std::fs::write(tmp.path().join(d).join(format!("{i}-{j}")), "").unwrap();
+            }
+        }
+        let mut tasks: Vec<(&Element, &str)> =
+            dirs.iter().map(|d| (&element, d.as_str())).collect();
+        let sequential: Vec<Vec<Node>> = tasks
+            .iter()
+            .map(|(e, d)| discover::list(&e.root, d).unwrap())
+            .collect();
+        let parallel: Vec<Vec<Node>> = list_all(&tasks).into_iter().map(Result::unwrap).collect();
+        assert_eq!(parallel, sequential);
+
+        // A file where a directory is expected cannot be listed: its error stays in its slot.
+        std::fs::write(tmp.path().join("not-a-dir"), "").unwrap();
+        tasks.insert(5, (&element, "not-a-dir"));
+        let listed = list_all(&tasks);
+        assert_eq!(listed.len(), 21);
+        assert!(listed[5].is_err());
+        assert!(
+            listed
+                .iter()
+                .enumerate()
+                .all(|(i, l)| (i == 5) == l.is_err())
+        );
+    }
 }
