@@ -8,10 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::deps::expand::{Expansion, Outcome};
 use crate::element::discover::{self, Library, Resolved};
-use crate::element::model::{Element, Node, NodeKind, Phase};
+use crate::element::model::{Element, Node, NodeKind, Phase, Root};
 
 use super::plan::{
     INSTALL_TYPE_ENV, Plan, PlanElement, PlanPhase, PlanScript, Problem, ProblemKind, SkipReason,
@@ -363,37 +365,86 @@ type Listing = Result<Vec<Node>, discover::Error>;
 
 /// Lists the directories of `tasks`, in their order. Listing is most of an `order` run
 /// (the kernel hashes each directory's entries), and the directories are independent, so a
-/// second thread takes every other one when there are enough to pay for starting it.
+/// second thread takes directories too when there are enough to pay for starting it.
 fn list_all(tasks: &[(&Element, &str)]) -> Vec<Listing> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
+    if tasks.len() < 8 {
+        return tasks
+            .iter()
+            .map(|(element, dir)| discover::list(&element.root, dir))
+            .collect();
+    }
+    let shared = Arc::new(Listings {
+        tasks: tasks
+            .iter()
+            .map(|(element, dir)| (element.root.clone(), (*dir).to_owned()))
+            .collect(),
+        next: AtomicUsize::new(0),
+        done: Mutex::new((0, tasks.iter().map(|_| None).collect())),
+        finished: Condvar::new(),
+    });
+    // The helper is not joined: on a busy machine it may not get a core before this thread
+    // has taken every directory, and then nothing waits for it. This thread waits only for
+    // directories the helper has started.
+    let helper = Arc::clone(&shared);
+    let _ = std::thread::Builder::new().spawn(move || helper.work());
+    shared.work();
+    let mut done = shared.lock();
+    while done.0 < shared.tasks.len() {
+        done = shared
+            .finished
+            .wait(done)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+    let slots = std::mem::take(&mut done.1);
+    drop(done);
+    slots
+        .into_iter()
+        .zip(&shared.tasks)
+        // `None`: the helper panicked on it; list it here, where a panic is reported.
+        .map(|(slot, (root, dir))| slot.unwrap_or_else(|| discover::list(root, dir)))
+        .collect()
+}
+
+/// Work shared by [`list_all`]'s threads.
+struct Listings {
+    tasks: Vec<(Root, String)>,
+    /// The next task to take.
+    next: AtomicUsize,
+    /// How many tasks are finished, and their listings by task.
+    done: Mutex<(usize, Vec<Option<Listing>>)>,
+    finished: Condvar,
+}
+
+impl Listings {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Vec<Option<Listing>>)> {
+        self.done.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn work(&self) {
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some((element, dir)) = tasks.get(i) else {
-                return done;
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((root, dir)) = self.tasks.get(i) else {
+                return;
             };
-            done.push((i, discover::list(&element.root, dir)));
+            // Counted as finished even if listing panics, so no thread waits for it forever.
+            let finish = Finish(self);
+            let listing = discover::list(root, dir);
+            finish.0.lock().1[i] = Some(listing);
         }
-    };
-    let mut done = if tasks.len() < 8 {
-        work()
-    } else {
-        std::thread::scope(|s| {
-            let helper = std::thread::Builder::new().spawn_scoped(s, work);
-            let mut done = work();
-            if let Ok(helper) = helper {
-                match helper.join() {
-                    Ok(more) => done.extend(more),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            done
-        })
-    };
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, listing)| listing).collect()
+    }
+}
+
+/// Marks one task of [`Listings`] finished when dropped (also while unwinding).
+struct Finish<'a>(&'a Listings);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let mut done = self.0.lock();
+        done.0 += 1;
+        if done.0 == self.0.tasks.len() {
+            self.0.finished.notify_all();
+        }
+    }
 }
 
 fn duplicate_problems(merged: &Merged<'_>, problems: &mut Vec<Problem>) {
@@ -684,7 +735,7 @@ pub(crate) fn judge_env(name: &str, resolved: Result<Resolved, Reason>) -> Verdi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::element::model::{Origin, Root};
+    use crate::element::model::Origin;
 
     /// Listing on two threads gives each directory's own listing, in task order, and the
     /// first failure where a sequential listing would meet it.
