@@ -2,14 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Called through a symlink named disk-image-create or diskimage-builder: the drop-in.
     let mut argv = std::env::args_os();
     if let Some(name) = argv.next().as_ref().and_then(dibkit::cli::dropin::by_name) {
         return dibkit::cli::run_dropin(name, argv.collect());
     }
-    let cli = dibkit::cli::Cli::parse();
-    dibkit::cli::run(cli)
+    dibkit::cli::run(dibkit::cli::parse())
 }

@@ -140,6 +140,30 @@ impl Color {
 
 pub use crate::error::Failure;
 
+/// Parses the process's command line.
+///
+/// A `dibkit order ...` line is first parsed against that subcommand alone: clap builds the
+/// arguments of every subcommand before it parses, which costs about as much as a small
+/// `order` run's own work. Help, `--version`, any error and every other command go through
+/// the full parser, so what users see is unchanged.
+#[must_use]
+pub fn parse() -> Cli {
+    use clap::{Args as _, FromArgMatches as _};
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "order") {
+        let only_order = clap::Command::new("dibkit")
+            .subcommand(order::Args::augment_args(clap::Command::new("order")));
+        if let Ok(cli) = only_order
+            .try_get_matches_from(&argv)
+            .map_err(|_| ())
+            .and_then(|m| Cli::from_arg_matches(&m).map_err(|_| ()))
+        {
+            return cli;
+        }
+    }
+    Cli::parse_from(argv)
+}
+
 /// Runs the parsed command line and returns the process exit status.
 #[must_use]
 pub fn run(cli: Cli) -> ExitCode {

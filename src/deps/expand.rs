@@ -377,6 +377,7 @@ mod tests {
                     provides: names(provides),
                     shadows: Vec::new(),
                     loaded: true,
+                    top: None,
                 },
             );
         }

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::builtin::{self, Kind};
-use super::model::{Element, NameLine, Node, NodeKind, Origin, Root, Shadowed};
+use super::model::{Element, NameLine, Node, NodeKind, Origin, Root, Shadowed, TopEntry, TopKind};
 use super::parse;
 
 /// Which built-in library is appended after `ELEMENTS_PATH`.
@@ -77,8 +77,13 @@ impl Library {
             return Ok(false);
         };
         if !element.loaded {
-            element.deps = read_names(&element.root, "element-deps")?;
-            element.provides = read_names(&element.root, "element-provides")?;
+            // One listing of the element directory answers which metadata files exist (most
+            // elements have neither), and later which hook directories it has.
+            if element.top.is_none() {
+                element.top = list_top(&element.root);
+            }
+            element.deps = read_names(element, "element-deps")?;
+            element.provides = read_names(element, "element-provides")?;
             element.loaded = true;
         }
         Ok(true)
@@ -169,7 +174,9 @@ fn scan_dir(lib: &mut Library, dir: &Path, entry: &str, origin: &Origin) -> Resu
         path: dir.display().to_string(),
         source,
     })?;
-    let mut found: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // In listing order: (name, the realpath of a symlink to a directory). A plain directory's
+    // realpath is `entry_real` joined with its name.
+    let mut items: Vec<(std::ffi::OsString, Option<PathBuf>)> = Vec::new();
     for item in listing {
         let item = item.map_err(|source| Error::Io {
             path: dir.display().to_string(),
@@ -178,8 +185,8 @@ fn scan_dir(lib: &mut Library, dir: &Path, entry: &str, origin: &Origin) -> Resu
         let Ok(file_type) = item.file_type() else {
             continue;
         };
-        let real = if file_type.is_dir() {
-            entry_real.join(item.file_name())
+        if file_type.is_dir() {
+            items.push((item.file_name(), None));
         } else if file_type.is_symlink() {
             let link = item.path();
             if !link.is_dir() {
@@ -188,11 +195,27 @@ fn scan_dir(lib: &mut Library, dir: &Path, entry: &str, origin: &Origin) -> Resu
             let Ok(target) = fs::canonicalize(&link) else {
                 continue;
             };
-            target
-        } else {
-            continue;
-        };
-        found.insert(real, item.file_name().to_string_lossy().into_owned());
+            items.push((item.file_name(), Some(target)));
+        }
+    }
+    if items.iter().all(|(_, target)| target.is_none()) {
+        // No symlinks (the usual case): names are unique within a listing, so every directory
+        // is an element under its own name, and no realpaths need comparing.
+        for (name, _) in items {
+            let real = entry_real.join(&name);
+            add(
+                lib,
+                name.to_string_lossy().into_owned(),
+                Root::Disk(real),
+                origin.clone(),
+            );
+        }
+        return Ok(());
+    }
+    let mut found: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for (name, target) in items {
+        let real = target.unwrap_or_else(|| entry_real.join(&name));
+        found.insert(real, name.to_string_lossy().into_owned());
     }
     // Within one entry, two different realpaths can still share a basename (two aliases into
     // different trees). dib keeps whichever `listdir` returns last, which depends on the
@@ -235,12 +258,14 @@ fn add(lib: &mut Library, name: String, root: Root, origin: Origin) {
             provides: Vec::new(),
             shadows: Vec::new(),
             loaded: false,
+            top: None,
         },
     );
 }
 
-fn read_names(root: &Root, file: &str) -> Result<Vec<NameLine>, Error> {
-    match read(root, file)? {
+fn read_names(element: &Element, file: &str) -> Result<Vec<NameLine>, Error> {
+    let root = &element.root;
+    match read_top(element, file)? {
         None => Ok(Vec::new()),
         Some(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| Error::Utf8 {
@@ -249,6 +274,48 @@ fn read_names(root: &Root, file: &str) -> Result<Vec<NameLine>, Error> {
             Ok(parse::name_list(&text))
         }
     }
+}
+
+/// The entries of an element directory on disk, sorted by name, with the listing's own file
+/// types (no stat per entry). `None` for built-ins and when the directory cannot be listed:
+/// callers then ask the filesystem path by path, as before, and report its errors.
+fn list_top(root: &Root) -> Option<Vec<TopEntry>> {
+    let Root::Disk(dir) = root else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in fs::read_dir(dir).ok()? {
+        let item = item.ok()?;
+        let ft = item.file_type().ok()?;
+        let kind = if ft.is_symlink() {
+            TopKind::Symlink
+        } else if ft.is_dir() {
+            TopKind::Dir
+        } else {
+            TopKind::Other
+        };
+        out.push(TopEntry {
+            name: item.file_name().to_string_lossy().into_owned(),
+            kind,
+        });
+    }
+    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Some(out)
+}
+
+/// [`read`] for a file at the top of an element directory (`element-deps`, `hook-calls`):
+/// when the element's listing is known and has no such name, the file does not exist and
+/// nothing is opened.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_top(element: &Element, file: &str) -> Result<Option<Vec<u8>>, Error> {
+    if let Some(top) = &element.top {
+        if !top.iter().any(|e| e.name == file) {
+            return Ok(None);
+        }
+    }
+    read(&element.root, file)
 }
 
 /// Reads the file `rel` of an element. `Ok(None)` when it does not exist.
@@ -493,6 +560,27 @@ pub fn hook_dirs(root: &Root) -> Result<Vec<String>, Error> {
             _ => false,
         })
         .map(|n| n.name)
+        .collect())
+}
+
+/// [`hook_dirs`] of a discovered element, from its listing when [`Library::load`] has made
+/// one (no second listing of the element directory).
+///
+/// # Errors
+/// The element directory cannot be read.
+pub fn element_hook_dirs(element: &Element) -> Result<Vec<String>, Error> {
+    let Some(top) = &element.top else {
+        return hook_dirs(&element.root);
+    };
+    Ok(top
+        .iter()
+        .filter(|e| e.name != "tests" && e.name != "__pycache__")
+        .filter(|e| match e.kind {
+            TopKind::Dir => true,
+            TopKind::Symlink => resolve(&element.root, &e.name) == Some(Resolved::Dir),
+            TopKind::Other => false,
+        })
+        .map(|e| e.name.clone())
         .collect())
 }
 

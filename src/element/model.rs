@@ -195,6 +195,25 @@ pub struct Element {
     pub shadows: Vec<Shadowed>,
     /// Whether `deps` and `provides` have been read (discovery reads them on first use).
     pub loaded: bool,
+    /// The element directory's entries, listed once when its metadata is read (on disk only;
+    /// `None` before that, for built-ins, or when the listing failed). Later lookups of its
+    /// top-level files and directories use it instead of asking the filesystem again.
+    pub(crate) top: Option<Vec<TopEntry>>,
+}
+
+/// One entry of an element directory as its listing gives it: no stat, no symlink followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopEntry {
+    pub(crate) name: String,
+    pub(crate) kind: TopKind,
+}
+
+/// What a [`TopEntry`] is, from the directory listing's own file type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopKind {
+    Dir,
+    Symlink,
+    Other,
 }
 
 impl Element {
