@@ -49,13 +49,6 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.join("elements");
     println!("cargo:rerun-if-changed=elements");
-    // The binary links as a fixed-address executable, not a PIE: a PIE's ~20,000 relative
-    // relocations are applied at every start, copying some hundred pages of tables, which
-    // was a tenth of a `dibkit order` run (benches/order.sh). Libraries, heap and stack are
-    // still placed at random; only the binary's own code and data are not.
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
-    }
     let mut entries = Vec::new();
     if root.is_dir() {
         walk(&root, Path::new(""), &mut entries);
