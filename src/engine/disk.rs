@@ -294,8 +294,10 @@ pub fn make(
                 // The filesystem made from the tree goes straight into the file, at its
                 // partition's offset, before the loop device exists: no I/O through the
                 // loop device, and nothing it could have cached goes stale.
+                // (sfdisk writes a file's table in 512-byte sectors.)
                 let region = from_tree
                     .as_ref()
+                    .filter(|_| *block_size == 512)
                     .and_then(|(n, t)| Some((n, *t, file_region(config, &node.name, n, size)?)));
                 if let Some((mkfs_node, tree, (offset, len))) = region {
                     let file = raw.display().to_string();

@@ -581,7 +581,12 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
         return Ok(());
     };
     b.cache.mark = Some(Instant::now());
-    let prefetched = b.cache.prefetch.take();
+    let mut prefetched = b.cache.prefetch.take();
+    if b.cache.key(Point::Disk).is_none() {
+        if let Some(p) = prefetched.take() {
+            p.drop_copy();
+        }
+    }
     if let Some(key) = b.cache.key(Point::Disk).map(str::to_owned) {
         let (matching, other) = match prefetched {
             Some(p) if p.key == key => (Some(p), None),
@@ -591,7 +596,9 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             let entry = store.path(&key);
             match p.copy.join() {
                 Ok(Ok(_)) => {
-                    let meta = read_meta(&entry)?;
+                    let meta = read_meta(&entry).inspect_err(|_| {
+                        fs::remove_file(&p.dest).ok();
+                    })?;
                     b.step(&format!(
                         "build cache: reusing the disk image made from the tree after post-root.d (entry {key}, copied while root.d ran): nothing root.d to post-root.d could see changed, nor the layout"
                     ));
@@ -873,7 +880,14 @@ pub fn save_disk(b: &mut Build<'_>, raw: &Path, root: (u32, u32, u32)) -> Result
     // takes seconds of I/O, done beside finalise.d and the conversion and waited for
     // before the build ends ([`settle`]). The entry's lock goes with it; a killed build
     // leaves a temporary entry, which the next sweeps.
-    crate::engine::sys::fs::copy_sparse(raw, &tmp.join(DISK))?;
+    if let Err(e) = crate::engine::sys::fs::copy_sparse(raw, &tmp.join(DISK)) {
+        // The build does not need the entry: a full cache disk only costs the next build.
+        b.log_line(&format!(
+            "build cache: keeping the disk image failed: {e:#}"
+        ));
+        fs::remove_dir_all(&tmp).ok();
+        return Ok(());
+    }
     b.cache.pending = Some(std::thread::spawn(move || {
         let kept = store.commit(&held, &tmp);
         if kept.is_err() {

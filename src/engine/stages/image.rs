@@ -63,6 +63,12 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
         fs::remove_dir_all(&paths.built)
             .with_context(|| format!("removing {}", paths.built.display()))?;
         mount_image(b, &d)?;
+        // The chroot's resolv.conf is the host's while hooks run: the host's of now.
+        let resolv = paths.mnt.join("etc/resolv.conf");
+        if fs::symlink_metadata(&resolv).is_ok_and(|m| m.is_file()) {
+            fs::write(&resolv, fs::read("/etc/resolv.conf").unwrap_or_default())
+                .context("writing resolv.conf into the image")?;
+        }
         if let Some((uid, gid, mode)) = b.cache.disk_root {
             std::os::unix::fs::chown(&paths.mnt, Some(uid), Some(gid))
                 .context("setting the image root's owner")?;

@@ -62,8 +62,11 @@ pub fn copy_sparse_until(
     let mut at = 0;
     let mut in_kernel = true;
     while at < size {
-        let extent = data_extent(&from, at)
-            .with_context(|| format!("finding the data in {}", src.display()))?;
+        // A file system that cannot say where the holes are: the rest is all data.
+        let extent = match data_extent(&from, at) {
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EOPNOTSUPP) => Some((at, size)),
+            other => other.with_context(|| format!("finding the data in {}", src.display()))?,
+        };
         let Some((start, end)) = extent else {
             break;
         };
