@@ -522,7 +522,8 @@ pub fn prefetch(b: &mut Build<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn gib_bytes(gib: f64) -> u64 {
+/// `gib` GiB in bytes (the stores' limits).
+pub(crate) fn gib_bytes(gib: f64) -> u64 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let bytes = (gib.max(0.0) * 1024.0 * 1024.0 * 1024.0) as u64;
     bytes
@@ -633,9 +634,6 @@ fn restore_latest(b: &mut Build<'_>) -> Result<(), Failure> {
             return Ok(());
         }
         b.log_line(&format!("build cache: no disk image for its key {key}"));
-    }
-    if let Some(p) = b.cache.prefetch.take() {
-        p.drop_copy();
     }
     let mnt = b.paths().mnt.clone();
     for point in Point::TREES.iter().rev() {

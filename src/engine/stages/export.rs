@@ -25,13 +25,6 @@ fn partial(dest: &Path) -> PathBuf {
     ))
 }
 
-/// `DIBKIT_CACHE_MAX_GIB` in bytes.
-fn gib_bytes(gib: f64) -> u64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let bytes = (gib.max(0.0) * 1024.0 * 1024.0 * 1024.0) as u64;
-    bytes
-}
-
 /// Writes output type `t`.
 pub fn write(b: &mut Build<'_>, t: OutputType) -> Result<(), Failure> {
     let dest = b.opts.output_path(t.name());
@@ -47,7 +40,7 @@ pub fn write(b: &mut Build<'_>, t: OutputType) -> Result<(), Failure> {
             // The cluster index lets a rebuild copy the clusters it compressed last time.
             let index = b.opts.build_cache.then(|| qcow2::index::Config {
                 dir: b.opts.image_cache.join(qcow2::index::DIR),
-                max_bytes: gib_bytes(b.opts.cache_max_gib),
+                max_bytes: super::cache::gib_bytes(b.opts.cache_max_gib),
             });
             let notes = disk::convert_with_index(
                 &raw,
