@@ -506,7 +506,10 @@ pub fn prefetch(b: &mut Build<'_>) -> Result<(), Failure> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let copy = {
         let (src, dest, stop) = (entry.join(DISK), dest.clone(), std::sync::Arc::clone(&stop));
-        std::thread::spawn(move || crate::engine::sys::fs::copy_sparse_until(&src, &dest, &stop))
+        std::thread::spawn(move || {
+            crate::engine::sys::proc::background_thread();
+            crate::engine::sys::fs::copy_sparse_until(&src, &dest, &stop)
+        })
     };
     b.log_line(&format!(
         "build cache: copying the disk image this image's last build kept ({}) while root.d runs, in case nothing changed",

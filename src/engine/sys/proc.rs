@@ -32,6 +32,19 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Lowers the calling thread's CPU priority to the least (nice 19), so work it does in
+/// the background (copying a cached disk image while root.d runs) takes only the CPU the
+/// build's hooks leave. On Linux the nice value is per thread. Best effort: a failure
+/// leaves the priority as it was.
+pub fn background_thread() {
+    // SAFETY: setpriority(2) and gettid(2) take plain integers and touch no memory.
+    unsafe {
+        let tid = nix::libc::gettid();
+        #[allow(clippy::cast_sign_loss)]
+        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, 19);
+    }
+}
+
 /// Whether this process runs as root.
 #[must_use]
 pub fn is_root() -> bool {
