@@ -26,6 +26,7 @@
 //! build does not have is not used. post-root.d runs on the host: its tree is cached only
 //! when it changed nothing outside the tree.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -258,6 +259,52 @@ fn env_text(vars: &[(String, String)], build: &Path) -> String {
     out
 }
 
+/// What a build records of its inputs for the next build of the same image, to say what
+/// changed: the digests of the key's parts, and of each exported variable's value (never
+/// the value itself: a variable may hold a password).
+#[derive(Serialize, Deserialize, Default)]
+struct LastBuild {
+    parts: Vec<(String, String)>,
+    vars: BTreeMap<String, String>,
+}
+
+/// `side NAME` (side: chroot or host) to the digest of the variable's value, as the key
+/// sees it (the build directory written as `@BUILD@`).
+fn var_digests(side: &str, vars: &[(String, String)], build: &Path) -> BTreeMap<String, String> {
+    vars.iter()
+        .filter_map(|(k, v)| {
+            let text = env_text(&[(k.clone(), v.clone())], build);
+            if text.is_empty() {
+                return None;
+            }
+            let mut h = Sha256::new();
+            h.update(text.as_bytes());
+            Some((format!("{side} {k}"), finish(h)))
+        })
+        .collect()
+}
+
+/// The variables whose values differ between two builds' records, as
+/// `host DIB_X (changed), chroot DIB_Y (new), ...`.
+fn changed_vars(last: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for (k, v) in now {
+        match last.get(k) {
+            Some(old) if old == v => {}
+            Some(_) => out.push(format!("{k} (changed)")),
+            None => out.push(format!("{k} (new)")),
+        }
+    }
+    for k in last.keys().filter(|k| !now.contains_key(*k)) {
+        out.push(format!("{k} (gone)"));
+    }
+    if out.is_empty() {
+        "none by name (their order changed)".to_owned()
+    } else {
+        out.join(", ")
+    }
+}
+
 /// The phase directories that have not run when `phase`'s tree is keyed.
 fn later_dirs(phase: Option<Phase>) -> Vec<&'static str> {
     Phase::ALL
@@ -351,6 +398,9 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     )
     .context("listing install.d in the hooks tree")?
     .hooks;
+    // Each variable's value digest, to name the variables that changed since the last build.
+    let mut vars = var_digests("chroot", &b.env_inside, &paths.build);
+    vars.extend(var_digests("host", &b.env_outside, &paths.build));
     let mut keys = Vec::new();
     for point in [
         Point::PreInstall,
@@ -422,10 +472,10 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     // this image's first: one after a change (an edit loop) makes a new tree every time.
     b.cache.keep_disk = true;
     if let Ok(text) = fs::read(&last_file) {
-        let last: Vec<(String, String)> = serde_json::from_slice(&text).unwrap_or_default();
+        let last: LastBuild = serde_json::from_slice(&text).unwrap_or_default();
         let changed: Vec<&str> = parts
             .iter()
-            .filter(|p| !last.contains(p))
+            .filter(|p| !last.parts.contains(p))
             .map(|(l, _)| l.as_str())
             .collect();
         b.cache.keep_disk = changed.is_empty();
@@ -437,9 +487,15 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
                 changed.join(", ")
             }
         ));
+        if changed.iter().any(|c| c.ends_with("environment")) && !last.vars.is_empty() {
+            b.log_line(&format!(
+                "build cache: variables changed since this image's last build: {}",
+                changed_vars(&last.vars, &vars)
+            ));
+        }
     }
     fs::create_dir_all(&last_dir).ok();
-    if let Ok(text) = serde_json::to_vec(&parts) {
+    if let Ok(text) = serde_json::to_vec(&LastBuild { parts, vars }) {
         fs::write(&last_file, text).ok();
     }
     let disk_file = last_dir.join(format!("{lineage}.disk"));
@@ -930,6 +986,50 @@ pub fn settle(b: &mut Build<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_names_the_variables_that_changed() {
+        let build = Path::new("/tmp/dibkit_build.x");
+        let vars = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            var_digests("chroot", &pairs, build)
+        };
+        let last = vars(&[
+            ("DIB_A", "1"),
+            ("DIB_B", "x"),
+            ("DIB_GONE", "y"),
+            ("SHLVL", "1"),
+        ]);
+        let now = vars(&[
+            ("DIB_A", "1"),
+            ("DIB_B", "z"),
+            ("DIB_NEW", "w"),
+            ("SHLVL", "2"),
+        ]);
+        assert_eq!(
+            changed_vars(&last, &now),
+            "chroot DIB_B (changed), chroot DIB_NEW (new), chroot DIB_GONE (gone)"
+        );
+        assert_eq!(
+            changed_vars(&now, &now),
+            "none by name (their order changed)"
+        );
+        // The build directory's own path is not a change.
+        let a = var_digests(
+            "host",
+            &[("T".into(), "/tmp/dibkit_build.a/x".into())],
+            Path::new("/tmp/dibkit_build.a"),
+        );
+        let b = var_digests(
+            "host",
+            &[("T".into(), "/tmp/dibkit_build.b/x".into())],
+            Path::new("/tmp/dibkit_build.b"),
+        );
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn the_build_directory_is_not_in_the_key() {
