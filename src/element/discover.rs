@@ -407,14 +407,25 @@ fn for_each_entry<E>(
     let mut listing = RawDir::new(dir.as_fd(), &mut buf);
     while let Some(item) = listing.next() {
         let item = item.map_err(|e| listing_error(e.into()))?;
+        // The position after the entry: the largest one is the end of the directory
+        // (ext4's hashed directories, which this machine's small directories are, say so on
+        // their last entry), so a listing that fitted the buffer needs no second getdents64
+        // to learn that nothing follows.
+        let last = item.next_entry_cookie() == END_OF_DIRECTORY;
         let name = item.file_name();
-        if name == c"." || name == c".." {
-            continue;
+        if name != c"." && name != c".." {
+            each(name, item.file_type())?;
         }
-        each(name, item.file_type())?;
+        if last && listing.is_buffer_empty() {
+            break;
+        }
     }
     Ok(())
 }
+
+/// The directory position past the last entry (`LLONG_MAX`, ext4's end of a hashed
+/// directory for 64-bit callers): nothing can follow it.
+const END_OF_DIRECTORY: u64 = i64::MAX as u64;
 
 /// The type of `name` in the open directory `dir`, symlinks not followed (for filesystems
 /// whose listings carry no types).
