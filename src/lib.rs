@@ -41,3 +41,25 @@ pub mod severity;
 pub mod shell;
 pub mod upload;
 pub mod yaml;
+
+#[cfg(test)]
+mod tests {
+    /// build.rs links libgcc's unwinder statically in place of libgcc_s: a panic still
+    /// unwinds, runs destructors and is caught (the build's cleanup guards rely on it).
+    #[test]
+    fn panics_unwind_with_the_static_unwinder() {
+        struct Flag<'a>(&'a std::cell::Cell<bool>);
+        impl Drop for Flag<'_> {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let dropped = std::cell::Cell::new(false);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _flag = Flag(&dropped);
+            std::panic::resume_unwind(Box::new("unwind"));
+        }));
+        assert!(caught.is_err());
+        assert!(dropped.get());
+    }
+}

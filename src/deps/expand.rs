@@ -387,6 +387,7 @@ mod tests {
     fn expand(request: &Request, lib: &Library) -> Outcome {
         let mut lib = Library {
             elements: lib.elements.clone(),
+            ..Library::default()
         };
         super::expand(request, &mut lib).expect("no I/O in memory")
     }

@@ -4,13 +4,22 @@
 //! needs. It must not decide anything about ordering.
 
 use std::collections::BTreeMap;
+use std::ffi::{CStr, OsStr};
 use std::fs;
 use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
 
 use super::builtin::{self, Kind};
-use super::model::{Element, NameLine, Node, NodeKind, Origin, Root, Shadowed, TopEntry, TopKind};
+use super::model::{
+    Element, NameLine, Node, NodeKind, Origin, Root, Shadowed, Top, TopEntry, TopKind,
+};
 use super::parse;
 
 /// Which built-in library is appended after `ELEMENTS_PATH`.
@@ -56,6 +65,9 @@ impl Error {
 #[derive(Debug, Default)]
 pub struct Library {
     pub elements: BTreeMap<String, Element>,
+    /// The directories scanned (path entries, `--builtins DIR`), by realpath, kept open so
+    /// that their elements' files are opened relative to them.
+    pub(crate) entries: Vec<(PathBuf, Arc<OwnedFd>)>,
 }
 
 impl Library {
@@ -80,7 +92,8 @@ impl Library {
             // One listing of the element directory answers which metadata files exist (most
             // elements have neither), and later which hook directories it has.
             if element.top.is_none() {
-                element.top = list_top(&element.root);
+                let entry = entry_of(&self.entries, &element.root);
+                element.top = list_top(&element.root, entry);
             }
             element.deps = read_names(element, "element-deps")?;
             element.provides = read_names(element, "element-provides")?;
@@ -157,47 +170,55 @@ pub fn discover(entries: &[String], builtins: &Builtins) -> Result<Library, Erro
 }
 
 fn scan_dir(lib: &mut Library, dir: &Path, entry: &str, origin: &Origin) -> Result<(), Error> {
-    if !dir.is_dir() {
-        return Err(Error::NotADirectory {
-            entry: entry.to_owned(),
-        });
-    }
-    let listing = fs::read_dir(dir).map_err(|source| Error::Io {
+    let io_error = |source| Error::Io {
         path: dir.display().to_string(),
         source,
-    })?;
+    };
+    // One open answers whether the entry is a directory, lists it, and stays open for the
+    // elements' own opens (see `Library::entries`).
+    let fd = match open_at(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY) {
+        Ok(fd) => fd,
+        // As `Path::is_dir`, whatever the open's error: anything that is not (or cannot be
+        // seen to be) a directory is refused as such.
+        Err(_) if !dir.is_dir() => {
+            return Err(Error::NotADirectory {
+                entry: entry.to_owned(),
+            });
+        }
+        Err(source) => return Err(io_error(source)),
+    };
     // Realpath → listing name. Two listing names can share a realpath (an alias symlink next
     // to its target); the element is registered once, under the realpath's basename.
     // Resolving the entry once and joining plain children onto it saves a realpath (one
     // readlink per path component) for every element; only symlinks are resolved one by one.
-    let entry_real = fs::canonicalize(dir).map_err(|source| Error::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
+    let entry_real = realpath_of(&fd, dir).map_err(io_error)?;
     // In listing order: (name, the realpath of a symlink to a directory). A plain directory's
     // realpath is `entry_real` joined with its name.
     let mut items: Vec<(std::ffi::OsString, Option<PathBuf>)> = Vec::new();
-    for item in listing {
-        let item = item.map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let Ok(file_type) = item.file_type() else {
-            continue;
+    for_each_entry(&fd, io_error, |name, file_type| {
+        let file_type = match file_type {
+            FileType::Unknown => match lstat_type(&fd, name) {
+                Ok(t) => t,
+                Err(_) => return Ok(()),
+            },
+            t => t,
         };
-        if file_type.is_dir() {
-            items.push((item.file_name(), None));
-        } else if file_type.is_symlink() {
-            let link = item.path();
+        let name = OsStr::from_bytes(name.to_bytes());
+        if file_type == FileType::Directory {
+            items.push((name.to_owned(), None));
+        } else if file_type == FileType::Symlink {
+            let link = dir.join(name);
             if !link.is_dir() {
-                continue;
+                return Ok(());
             }
             let Ok(target) = fs::canonicalize(&link) else {
-                continue;
+                return Ok(());
             };
-            items.push((item.file_name(), Some(target)));
+            items.push((name.to_owned(), Some(target)));
         }
-    }
+        Ok(())
+    })?;
+    lib.entries.push((entry_real.clone(), Arc::new(fd)));
     if items.iter().all(|(_, target)| target.is_none()) {
         // No symlinks (the usual case): names are unique within a listing, so every directory
         // is an element under its own name, and no realpaths need comparing.
@@ -277,30 +298,140 @@ fn read_names(element: &Element, file: &str) -> Result<Vec<NameLine>, Error> {
 }
 
 /// The entries of an element directory on disk, sorted by name, with the listing's own file
-/// types (no stat per entry). `None` for built-ins and when the directory cannot be listed:
-/// callers then ask the filesystem path by path, as before, and report its errors.
-fn list_top(root: &Root) -> Option<Vec<TopEntry>> {
+/// types (no stat per entry), and the open entry directory that holds it. `None` for
+/// built-ins and when the directory cannot be listed: callers then ask the filesystem path
+/// by path, as before, and report its errors.
+fn list_top(root: &Root, entry: Option<Arc<OwnedFd>>) -> Option<Top> {
     let Root::Disk(dir) = root else {
         return None;
     };
-    let mut out = Vec::new();
-    for item in fs::read_dir(dir).ok()? {
-        let item = item.ok()?;
-        let ft = item.file_type().ok()?;
-        let kind = if ft.is_symlink() {
-            TopKind::Symlink
-        } else if ft.is_dir() {
-            TopKind::Dir
-        } else {
-            TopKind::Other
-        };
-        out.push(TopEntry {
-            name: item.file_name().to_string_lossy().into_owned(),
-            kind,
-        });
+    let fd = open_under(
+        entry.as_deref(),
+        dir,
+        "",
+        OFlags::RDONLY | OFlags::DIRECTORY,
+    )
+    .ok()?;
+    let mut entries = Vec::new();
+    for_each_entry(
+        &fd,
+        |_| (),
+        |name, file_type| {
+            let file_type = match file_type {
+                FileType::Unknown => lstat_type(&fd, name).map_err(|_| ())?,
+                t => t,
+            };
+            let kind = match file_type {
+                FileType::Symlink => TopKind::Symlink,
+                FileType::Directory => TopKind::Dir,
+                _ => TopKind::Other,
+            };
+            entries.push(TopEntry {
+                name: name.to_string_lossy().into_owned(),
+                kind,
+            });
+            Ok(())
+        },
+    )
+    .ok()?;
+    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Some(Top { entries, entry })
+}
+
+/// The open entry directory of `entries` that holds the element directory `root` under its
+/// own name, if any.
+fn entry_of(entries: &[(PathBuf, Arc<OwnedFd>)], root: &Root) -> Option<Arc<OwnedFd>> {
+    let Root::Disk(dir) = root else {
+        return None;
+    };
+    let parent = dir.parent()?.as_os_str();
+    entries
+        .iter()
+        .find(|(path, _)| path.as_os_str() == parent)
+        .map(|(_, fd)| Arc::clone(fd))
+}
+
+/// Opens `path`, relative to `at` unless absolute, close-on-exec.
+fn open_at(at: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        at,
+        path,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Opens `rel` of the element directory `dir` (`""`: the directory itself): relative to
+/// `entry`, the open directory holding `dir`, when there is one, else by absolute path.
+fn open_under(
+    entry: Option<&OwnedFd>,
+    dir: &Path,
+    rel: &str,
+    flags: OFlags,
+) -> io::Result<OwnedFd> {
+    match (entry, dir.file_name()) {
+        (Some(entry), Some(name)) => {
+            let mut path = PathBuf::from(name);
+            if !rel.is_empty() {
+                path.push(rel);
+            }
+            open_at(entry.as_fd(), &path, flags)
+        }
+        _ if rel.is_empty() => open_at(CWD, dir, flags),
+        _ => open_at(CWD, &dir.join(rel), flags),
     }
-    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    Some(out)
+}
+
+/// The realpath of the directory open as `fd` (at `path`): the kernel's name for the open
+/// descriptor, one readlink, else `fs::canonicalize` (one readlink per component), e.g.
+/// without /proc.
+fn realpath_of(fd: &OwnedFd, path: &Path) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd as _;
+    if let Ok(real) = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        if real.is_absolute() && !real.as_os_str().as_bytes().ends_with(b" (deleted)") {
+            return Ok(real);
+        }
+    }
+    fs::canonicalize(path)
+}
+
+/// Calls `each` with the name and listed type of every entry of the open directory `dir`
+/// but `.` and `..`, in listing order: getdents64 into one buffer, no stat, no allocation.
+/// A listing error goes through `listing_error`; the first `Err` of `each` stops the walk.
+fn for_each_entry<E>(
+    dir: &OwnedFd,
+    listing_error: impl Fn(io::Error) -> E,
+    mut each: impl FnMut(&CStr, FileType) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
+    let mut listing = RawDir::new(dir.as_fd(), &mut buf);
+    while let Some(item) = listing.next() {
+        let item = item.map_err(|e| listing_error(e.into()))?;
+        // The position after the entry: the largest one is the end of the directory
+        // (ext4's hashed directories, which this machine's small directories are, say so on
+        // their last entry), so a listing that fitted the buffer needs no second getdents64
+        // to learn that nothing follows.
+        let last = item.next_entry_cookie() == END_OF_DIRECTORY;
+        let name = item.file_name();
+        if name != c"." && name != c".." {
+            each(name, item.file_type())?;
+        }
+        if last && listing.is_buffer_empty() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The directory position past the last entry (`LLONG_MAX`, ext4's end of a hashed
+/// directory for 64-bit callers): nothing can follow it.
+const END_OF_DIRECTORY: u64 = i64::MAX as u64;
+
+/// The type of `name` in the open directory `dir`, symlinks not followed (for filesystems
+/// whose listings carry no types).
+fn lstat_type(dir: &OwnedFd, name: &CStr) -> io::Result<FileType> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(FileType::from_raw_mode(st.st_mode))
 }
 
 /// [`read`] for a file at the top of an element directory (`element-deps`, `hook-calls`):
@@ -310,12 +441,14 @@ fn list_top(root: &Root) -> Option<Vec<TopEntry>> {
 /// # Errors
 /// As [`read`].
 pub fn read_top(element: &Element, file: &str) -> Result<Option<Vec<u8>>, Error> {
+    let mut entry = None;
     if let Some(top) = &element.top {
-        if !top.iter().any(|e| e.name == file) {
+        if !top.entries.iter().any(|e| e.name == file) {
             return Ok(None);
         }
+        entry = top.entry.as_deref();
     }
-    read(&element.root, file)
+    read_from(entry, &element.root, file)
 }
 
 /// Reads the file `rel` of an element. `Ok(None)` when it does not exist.
@@ -323,8 +456,13 @@ pub fn read_top(element: &Element, file: &str) -> Result<Option<Vec<u8>>, Error>
 /// # Errors
 /// Any I/O error other than "not found", including `rel` being a directory.
 pub fn read(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
+    read_from(None, root, rel)
+}
+
+/// [`read`], relative to the open entry directory holding the element when there is one.
+fn read_from(entry: Option<&OwnedFd>, root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     match root {
-        Root::Disk(dir) => match read_plain(&dir.join(rel)) {
+        Root::Disk(dir) => match read_plain(entry, dir, rel) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(Error::Io {
@@ -343,19 +481,19 @@ pub fn read(root: &Root, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
-/// A file's bytes with plain reads: `fs::read` first asks the file's size (a stat, and a
-/// seek), which for the small metadata files of elements costs more than it saves.
-fn read_plain(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut file = fs::File::open(path)?;
+/// The bytes of `rel` of the element directory `dir`, with plain reads: `fs::read` first
+/// asks the file's size (a stat, and a seek), which for the small metadata files of elements
+/// costs more than it saves.
+fn read_plain(entry: Option<&OwnedFd>, dir: &Path, rel: &str) -> io::Result<Vec<u8>> {
+    let file = open_under(entry, dir, rel, OFlags::RDONLY)?;
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        match file.read(&mut buf) {
+        match rustix::io::read(&file, &mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -460,55 +598,90 @@ pub fn resolve_host(path: &Path) -> Option<Resolved> {
 /// # Errors
 /// The directory exists but cannot be read.
 pub fn list(root: &Root, rel: &str) -> Result<Vec<Node>, Error> {
+    list_from(None, root, rel)
+}
+
+/// [`list`] for a discovered element, relative to the open entry directory that holds it
+/// when [`Library::load`] found one.
+///
+/// # Errors
+/// As [`list`].
+pub fn element_list(element: &Element, rel: &str) -> Result<Vec<Node>, Error> {
+    list_from(element_entry(element), &element.root, rel)
+}
+
+/// The open entry directory holding a loaded element's directory, if any.
+pub(crate) fn element_entry(element: &Element) -> Option<&OwnedFd> {
+    element.top.as_ref().and_then(|t| t.entry.as_deref())
+}
+
+/// [`list`], relative to `entry`, the open directory holding the element directory, when
+/// there is one.
+///
+/// # Errors
+/// As [`list`].
+pub(crate) fn list_from(
+    entry: Option<&OwnedFd>,
+    root: &Root,
+    rel: &str,
+) -> Result<Vec<Node>, Error> {
     let mut out = Vec::new();
     match root {
         Root::Disk(dir) => {
-            let path = if rel.is_empty() {
-                dir.clone()
-            } else {
-                dir.join(rel)
+            let listing_error = |source| Error::Io {
+                path: root.display_path(rel),
+                source,
             };
-            let read = match fs::read_dir(&path) {
-                Ok(r) => r,
+            let fd = match open_under(entry, dir, rel, OFlags::RDONLY | OFlags::DIRECTORY) {
+                Ok(fd) => fd,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-                Err(source) => {
-                    return Err(Error::Io {
-                        path: root.display_path(rel),
-                        source,
-                    });
-                }
+                Err(source) => return Err(listing_error(source)),
             };
-            for item in read {
-                let item = item.map_err(|source| Error::Io {
-                    path: root.display_path(rel),
-                    source,
-                })?;
-                let name = item.file_name().to_string_lossy().into_owned();
-                let io = |source| Error::Io {
-                    path: item.path().display().to_string(),
-                    source,
+            for_each_entry(&fd, listing_error, |name, file_type| {
+                let item_error = |source| {
+                    let base = if rel.is_empty() {
+                        dir.clone()
+                    } else {
+                        dir.join(rel)
+                    };
+                    Error::Io {
+                        path: base
+                            .join(OsStr::from_bytes(name.to_bytes()))
+                            .display()
+                            .to_string(),
+                        source,
+                    }
                 };
                 // The type comes with the listing, and a file's mode from a stat relative to
                 // the open directory: no path walk per entry (`order` lists every hook
                 // directory of the set, in a library that may sit deep in a venv).
-                let ft = item.file_type().map_err(io)?;
-                let kind = if ft.is_symlink() {
-                    let target = fs::read_link(item.path())
-                        .map(|t| t.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    NodeKind::Symlink { target }
-                } else if ft.is_dir() {
-                    NodeKind::Dir
-                } else if ft.is_file() {
-                    let meta = item.metadata().map_err(io)?;
-                    NodeKind::File {
-                        executable: meta.permissions().mode() & 0o111 != 0,
-                    }
-                } else {
-                    NodeKind::Other
+                let file_type = match file_type {
+                    FileType::Unknown => lstat_type(&fd, name).map_err(item_error)?,
+                    t => t,
                 };
-                out.push(Node { name, kind });
-            }
+                let kind = match file_type {
+                    FileType::Symlink => {
+                        let target = rustix::fs::readlinkat(&fd, name, Vec::new())
+                            .map(|t| t.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        NodeKind::Symlink { target }
+                    }
+                    FileType::Directory => NodeKind::Dir,
+                    FileType::RegularFile => {
+                        let st = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(|e| item_error(e.into()))?;
+                        NodeKind::File {
+                            executable: st.st_mode & 0o111 != 0,
+                        }
+                    }
+                    _ => NodeKind::Other,
+                };
+                out.push(Node {
+                    name: name.to_string_lossy().into_owned(),
+                    kind,
+                });
+                Ok(())
+            })?;
         }
         Root::Builtin(name) => {
             let base = if rel.is_empty() {
@@ -573,6 +746,7 @@ pub fn element_hook_dirs(element: &Element) -> Result<Vec<String>, Error> {
         return hook_dirs(&element.root);
     };
     Ok(top
+        .entries
         .iter()
         .filter(|e| e.name != "tests" && e.name != "__pycache__")
         .filter(|e| match e.kind {
@@ -826,6 +1000,53 @@ mod tests {
         assert_eq!(split_path(Some("")), Vec::<String>::new());
         assert_eq!(split_path(Some("a::b")), ["a", "", "b"]);
         assert_eq!(split_path(Some("a:")), ["a", ""]);
+    }
+
+    /// Reading an entry through its open descriptor gives the same realpath as
+    /// `fs::canonicalize`, also when the entry is reached through a symlink, and an element
+    /// listed relative to the open entry lists as by its absolute path.
+    #[test]
+    fn open_entry_resolves_and_lists_as_paths_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("lib");
+        fs::create_dir_all(real.join("e/install.d")).unwrap();
+        fs::write(real.join("e/install.d/10-a"), "").unwrap();
+        fs::set_permissions(
+            real.join("e/install.d/10-a"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        fs::write(real.join("e/install.d/20-b"), "").unwrap();
+        std::os::unix::fs::symlink("10-a", real.join("e/install.d/30-c")).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let fd = open_at(CWD, &link, OFlags::RDONLY | OFlags::DIRECTORY).unwrap();
+        let resolved = realpath_of(&fd, &link).unwrap();
+        assert_eq!(resolved, fs::canonicalize(&link).unwrap());
+
+        let root = Root::Disk(resolved.join("e"));
+        let by_path = list(&root, "install.d").unwrap();
+        assert_eq!(list_from(Some(&fd), &root, "install.d").unwrap(), by_path);
+        let kinds: Vec<(&str, &NodeKind)> =
+            by_path.iter().map(|n| (n.name.as_str(), &n.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("10-a", &NodeKind::File { executable: true }),
+                ("20-b", &NodeKind::File { executable: false }),
+                (
+                    "30-c",
+                    &NodeKind::Symlink {
+                        target: "10-a".to_owned()
+                    }
+                ),
+            ]
+        );
+        assert_eq!(
+            read_from(Some(&fd), &root, "install.d/10-a").unwrap(),
+            Some(Vec::new())
+        );
+        assert_eq!(read_from(Some(&fd), &root, "missing").unwrap(), None);
     }
 
     #[test]

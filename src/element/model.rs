@@ -2,7 +2,9 @@
 //! from, and what its files look like. No I/O happens here; `discover.rs` fills these values.
 
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -198,7 +200,19 @@ pub struct Element {
     /// The element directory's entries, listed once when its metadata is read (on disk only;
     /// `None` before that, for built-ins, or when the listing failed). Later lookups of its
     /// top-level files and directories use it instead of asking the filesystem again.
-    pub(crate) top: Option<Vec<TopEntry>>,
+    pub(crate) top: Option<Top>,
+}
+
+/// An element directory's listing, and where its files are opened from.
+#[derive(Debug, Clone)]
+pub(crate) struct Top {
+    /// The entries, sorted by name.
+    pub(crate) entries: Vec<TopEntry>,
+    /// The open `ELEMENTS_PATH` entry (or `--builtins` directory) that holds the element
+    /// directory under its own name, when it does (not for an element reached through a
+    /// symlink): the element's paths are opened relative to it, a walk of two or three
+    /// components rather than of the whole absolute path.
+    pub(crate) entry: Option<Arc<OwnedFd>>,
 }
 
 /// One entry of an element directory as its listing gives it: no stat, no symlink followed.

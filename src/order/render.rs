@@ -262,14 +262,22 @@ fn calls_tree(
 /// The plan as pretty JSON; with `only`, just that phase in `phases`.
 #[must_use]
 pub fn json(plan: &Plan, only: Option<Phase>) -> String {
-    let mut plan = plan.clone();
-    if let Some(p) = only {
-        plan.phases.retain(|x| x.phase == p);
-        plan.skipped.retain(|x| x.phase == p.dir());
-    }
-    let mut s = serde_json::to_string_pretty(&plan).expect("plan serialises");
-    s.push('\n');
-    s
+    let filtered;
+    let plan = match only {
+        None => plan,
+        Some(p) => {
+            let mut copy = plan.clone();
+            copy.phases.retain(|x| x.phase == p);
+            copy.skipped.retain(|x| x.phase == p.dir());
+            filtered = copy;
+            &filtered
+        }
+    };
+    // Sized for a typical plan (tens of KiB) so the text is not copied as it grows.
+    let mut out = Vec::with_capacity(64 * 1024);
+    serde_json::to_writer_pretty(&mut out, plan).expect("plan serialises");
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 fn quote(s: &str) -> String {

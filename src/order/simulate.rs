@@ -7,6 +7,7 @@
 //! `[0-9A-Za-z_.-]+`, in byte order.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -370,13 +371,19 @@ fn list_all(tasks: &[(&Element, &str)]) -> Vec<Listing> {
     if tasks.len() < 8 {
         return tasks
             .iter()
-            .map(|(element, dir)| discover::list(&element.root, dir))
+            .map(|(element, dir)| discover::element_list(element, dir))
             .collect();
     }
     let shared = Arc::new(Listings {
         tasks: tasks
             .iter()
-            .map(|(element, dir)| (element.root.clone(), (*dir).to_owned()))
+            .map(|(element, dir)| {
+                (
+                    element.top.as_ref().and_then(|t| t.entry.clone()),
+                    element.root.clone(),
+                    (*dir).to_owned(),
+                )
+            })
             .collect(),
         next: AtomicUsize::new(0),
         done: Mutex::new((0, tasks.iter().map(|_| None).collect())),
@@ -401,13 +408,17 @@ fn list_all(tasks: &[(&Element, &str)]) -> Vec<Listing> {
         .into_iter()
         .zip(&shared.tasks)
         // `None`: the helper panicked on it; list it here, where a panic is reported.
-        .map(|(slot, (root, dir))| slot.unwrap_or_else(|| discover::list(root, dir)))
+        .map(|(slot, (entry, root, dir))| {
+            slot.unwrap_or_else(|| discover::list_from(entry.as_deref(), root, dir))
+        })
         .collect()
 }
 
 /// Work shared by [`list_all`]'s threads.
 struct Listings {
-    tasks: Vec<(Root, String)>,
+    /// The open entry directory holding the element (see [`discover::element_list`]), the
+    /// element directory, the directory to list in it.
+    tasks: Vec<(Option<Arc<OwnedFd>>, Root, String)>,
     /// The next task to take.
     next: AtomicUsize,
     /// How many tasks are finished, and their listings by task.
@@ -423,12 +434,12 @@ impl Listings {
     fn work(&self) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some((root, dir)) = self.tasks.get(i) else {
+            let Some((entry, root, dir)) = self.tasks.get(i) else {
                 return;
             };
             // Counted as finished even if listing panics, so no thread waits for it forever.
             let finish = Finish(self);
-            let listing = discover::list(root, dir);
+            let listing = discover::list_from(entry.as_deref(), root, dir);
             finish.0.lock().1[i] = Some(listing);
         }
     }
