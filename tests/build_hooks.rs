@@ -123,3 +123,78 @@ fn builtin_set_assembles_with_modes_and_runner() {
     dibkit::engine::hooks::materialize_builtins(&lib, &plan, &builtins).unwrap();
     assert!(builtins.join("debian-minimal/README.rst").is_file());
 }
+
+/// Runs the bootloader element's install.d/18-bootloader-packages with `env`, a PATH whose
+/// `dpkg-query` says only `installed` are installed and whose `install-packages` records its
+/// arguments: (exit code, stderr, what install-packages was given).
+fn bootloader_packages(env: &[(&str, &str)], installed: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let log = dir.path().join("installed.log");
+    write(
+        &bin.join("dpkg-query"),
+        &format!(
+            "#!/bin/bash\nfor p in {installed}; do [ \"$p\" = \"${{@: -1}}\" ] && printf 'ii ' && exit 0; done\nexit 1\n"
+        ),
+        0o755,
+    );
+    write(
+        &bin.join("install-packages"),
+        &format!("#!/bin/bash\necho \"$*\" >> {}\n", log.display()),
+        0o755,
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("elements/bootloader/install.d/18-bootloader-packages");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = std::process::Command::new(script)
+        .env_clear()
+        .env("PATH", path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn bootloader_packages_installs_only_the_missing_ones_for_disk_builds() {
+    let disk = [
+        ("DIB_MOUNTPOINTS", "/"),
+        ("ARCH", "amd64"),
+        ("DISTRO_NAME", "debian"),
+        ("DIB_BLOCK_DEVICE", "efi"),
+    ];
+    let (code, err, got) = bootloader_packages(&disk, "dosfstools");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(got, "grub-pc grub-efi-amd64-bin\n");
+    let (code, _, got) = bootloader_packages(&disk, "grub-pc grub-efi-amd64-bin dosfstools");
+    assert_eq!((code, got.as_str()), (0, ""));
+    // No disk image yet (a tar build): nothing, unless finalise.d asks.
+    let (code, _, got) = bootloader_packages(&disk[1..], "");
+    assert_eq!((code, got.as_str()), (0, ""));
+    let mut skip = disk.to_vec();
+    skip.push(("DIB_SKIP_GRUB_PACKAGE_INSTALL", "True"));
+    let (code, _, got) = bootloader_packages(&skip, "");
+    assert_eq!((code, got.as_str()), (0, ""));
+}
+
+#[test]
+fn bootloader_packages_refuses_arm64_without_uefi() {
+    let env = [
+        ("DIB_MOUNTPOINTS", "/"),
+        ("ARCH", "arm64"),
+        ("DISTRO_NAME", "debian"),
+        ("DIB_BLOCK_DEVICE", "mbr"),
+    ];
+    let (code, err, got) = bootloader_packages(&env, "");
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "bootloader: ARCH arm64 boots only through UEFI, but DIB_BLOCK_DEVICE is 'mbr'; \
+         use the block-device-efi element\n"
+    );
+    assert_eq!(got, "");
+}

@@ -269,19 +269,91 @@ struct LastBuild {
 }
 
 /// `side NAME` (side: chroot or host) to the digest of the variable's value, as the key
-/// sees it (the build directory written as `@BUILD@`).
-fn var_digests(side: &str, vars: &[(String, String)], build: &Path) -> BTreeMap<String, String> {
+/// sees it (the build directory written as `@BUILD@`): an HMAC under the cache's own secret
+/// `key` ([`record_key`]), so a short password's digest cannot be guessed by trying values.
+fn var_digests(
+    side: &str,
+    vars: &[(String, String)],
+    build: &Path,
+    key: &[u8],
+) -> BTreeMap<String, String> {
     vars.iter()
         .filter_map(|(k, v)| {
             let text = env_text(&[(k.clone(), v.clone())], build);
             if text.is_empty() {
                 return None;
             }
-            let mut h = Sha256::new();
-            h.update(text.as_bytes());
-            Some((format!("{side} {k}"), finish(h)))
+            Some((
+                format!("{side} {k}"),
+                tree::hex(&hmac_sha256(key, text.as_bytes())),
+            ))
         })
         .collect()
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// The secret key of the last-build records in `dir` (the cache's `.last`, made private:
+/// mode 0700): its `key` file, 32 random bytes at mode 0600, made on first use (linked into
+/// place, so two builds starting together agree on one). None when it cannot be read or
+/// made: the records then hold no variable digests.
+fn record_key(dir: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).ok()?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ok()?;
+    let file = dir.join("key");
+    if let Ok(key) = fs::read(&file)
+        && key.len() == 32
+    {
+        return Some(key);
+    }
+    let mut key = vec![0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .ok()?;
+    // tempfile makes its files with mode 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).ok()?;
+    tmp.write_all(&key).ok()?;
+    // A short or damaged key is replaced; a whole one another build linked first is kept.
+    if fs::read(&file).is_ok_and(|k| k.len() != 32) {
+        fs::remove_file(&file).ok();
+    }
+    if fs::hard_link(tmp.path(), &file).is_err() {
+        let theirs = fs::read(&file).ok()?;
+        return (theirs.len() == 32).then_some(theirs);
+    }
+    Some(key)
+}
+
+/// Writes `file` (in `dir`) whole or not at all, readable by its owner only; a failure is
+/// ignored (the record only serves the next build's log).
+fn write_private(dir: &Path, file: &Path, contents: &[u8]) {
+    use std::io::Write;
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
+        && tmp.write_all(contents).is_ok()
+    {
+        tmp.persist(file).ok();
+    }
 }
 
 /// The variables whose values differ between two builds' records, as
@@ -399,8 +471,14 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     .context("listing install.d in the hooks tree")?
     .hooks;
     // Each variable's value digest, to name the variables that changed since the last build.
-    let mut vars = var_digests("chroot", &b.env_inside, &paths.build);
-    vars.extend(var_digests("host", &b.env_outside, &paths.build));
+    // Digests of each variable's value, keyed by a secret of the cache's (a value may be a
+    // password), for the log to name what changed since the last build.
+    let last_dir = store.dir().join(".last");
+    let mut vars = BTreeMap::new();
+    if let Some(key) = record_key(&last_dir) {
+        vars = var_digests("chroot", &b.env_inside, &paths.build, &key);
+        vars.extend(var_digests("host", &b.env_outside, &paths.build, &key));
+    }
     let mut keys = Vec::new();
     for point in [
         Point::PreInstall,
@@ -466,7 +544,6 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     }
     // This image's previous build's inputs, to say what changed.
     let lineage = lineage(b);
-    let last_dir = store.dir().join(".last");
     let last_file = last_dir.join(format!("{lineage}.json"));
     // The disk image is worth keeping for a build that repeats the last one's inputs, or
     // this image's first: one after a change (an edit loop) makes a new tree every time.
@@ -496,7 +573,7 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     }
     fs::create_dir_all(&last_dir).ok();
     if let Ok(text) = serde_json::to_vec(&LastBuild { parts, vars }) {
-        fs::write(&last_file, text).ok();
+        write_private(&last_dir, &last_file, &text);
     }
     let disk_file = last_dir.join(format!("{lineage}.disk"));
     match keys.iter().find(|(p, _)| *p == Point::Disk) {
@@ -995,7 +1072,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            var_digests("chroot", &pairs, build)
+            var_digests("chroot", &pairs, build, b"k")
         };
         let last = vars(&[
             ("DIB_A", "1"),
@@ -1022,13 +1099,67 @@ mod tests {
             "host",
             &[("T".into(), "/tmp/dibkit_build.a/x".into())],
             Path::new("/tmp/dibkit_build.a"),
+            b"k",
         );
         let b = var_digests(
             "host",
             &[("T".into(), "/tmp/dibkit_build.b/x".into())],
             Path::new("/tmp/dibkit_build.b"),
+            b"k",
         );
         assert_eq!(a, b);
+        // Another cache's key gives other digests: a value cannot be guessed from them
+        // without the key.
+        let c = var_digests(
+            "host",
+            &[("T".into(), "/tmp/dibkit_build.a/x".into())],
+            Path::new("/tmp/dibkit_build.a"),
+            b"other",
+        );
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test cases 2 and 6 (a key longer than the block).
+        assert_eq!(
+            tree::hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            tree::hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn the_records_and_their_key_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let last = dir.path().join(".last");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let key = record_key(&last).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(record_key(&last).unwrap(), key, "the key is kept");
+        assert_eq!(mode(&last), 0o700);
+        assert_eq!(mode(&last.join("key")), 0o600);
+        // A damaged key is replaced.
+        fs::write(last.join("key"), b"short").unwrap();
+        let new = record_key(&last).unwrap();
+        assert_eq!(new.len(), 32);
+        assert_ne!(new, key);
+        let file = last.join("x.json");
+        write_private(&last, &file, b"{}");
+        assert_eq!(fs::read(&file).unwrap(), b"{}");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(
+            fs::read_dir(&last).unwrap().count(),
+            2,
+            "no temporary file is left"
+        );
     }
 
     #[test]

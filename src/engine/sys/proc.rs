@@ -37,11 +37,12 @@ pub fn die_with_parent(cmd: &mut Command) {
 /// build's hooks leave. On Linux the nice value is per thread. Best effort: a failure
 /// leaves the priority as it was.
 pub fn background_thread() {
-    // SAFETY: setpriority(2) and gettid(2) take plain integers and touch no memory.
+    // gettid through nix (the raw syscall): glibc's wrapper needs glibc 2.30.
+    #[allow(clippy::cast_sign_loss)]
+    let tid = nix::unistd::gettid().as_raw() as nix::libc::id_t;
+    // SAFETY: setpriority(2) takes plain integers and touches no memory.
     unsafe {
-        let tid = nix::libc::gettid();
-        #[allow(clippy::cast_sign_loss)]
-        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid as nix::libc::id_t, 19);
+        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid, 19);
     }
 }
 
