@@ -284,6 +284,7 @@ fn bad_run_parts_regex_is_a_usage_error() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains(
-            "error: RUN_PARTS_REGEX `(` is not a valid regular expression: unclosed group\n",
+            "error: RUN_PARTS_REGEX `(` is not a valid regular expression: found open group \
+             without closing ')'\n",
         ));
 }

@@ -3,7 +3,6 @@
 //! settings or taken from a directory, and written as an ISO 9660 image labelled `config-2`.
 //! Pure but for reading the directory and running the ISO tool.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -85,33 +84,6 @@ pub struct Drive {
     pub mac: String,
     /// The static address of the first IPv4 network, if it has one.
     pub guest_address: Option<Ipv4Addr>,
-}
-
-/// A random (version 4) UUID.
-#[must_use]
-pub fn random_uuid() -> String {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = fs::File::open("/dev/urandom") {
-        use std::io::Read as _;
-        let _ = f.read_exact(&mut b);
-    }
-    if b == [0u8; 16] {
-        // No /dev/urandom: the time and pid still make it unique enough for a test VM.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        b.copy_from_slice(&(t ^ u128::from(std::process::id()) << 64).to_le_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let mut s = String::new();
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        let _ = write!(s, "{byte:02x}");
-    }
-    s
 }
 
 /// A host name made from `text` (an image file's stem): letters, digits and `-`.
@@ -448,17 +420,6 @@ mod tests {
         ] {
             assert!(Network::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn uuids_are_version_4_and_differ() {
-        let a = random_uuid();
-        let re = regex::Regex::new(
-            "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-        )
-        .unwrap();
-        assert!(re.is_match(&a), "{a}");
-        assert_ne!(a, random_uuid());
     }
 
     #[test]

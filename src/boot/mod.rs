@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use regex::bytes::Regex;
+use regex_lite::Regex;
 
 /// How to boot.
 #[derive(Debug, Clone)]
@@ -283,7 +283,8 @@ fn attempt(
             Ok(chunk) => {
                 log.write_all(&chunk)?;
                 console.extend_from_slice(&chunk);
-                if expect.is_match(&console[console.len().saturating_sub(64 * 1024)..]) {
+                let tail = &console[console.len().saturating_sub(64 * 1024)..];
+                if expect.is_match(&String::from_utf8_lossy(tail)) {
                     break Some(true);
                 }
             }

@@ -3,12 +3,14 @@
 //! crossing into another file system mounted in it (its mount point is kept, empty of what
 //! the tree holds beneath it).
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use memchr::memmem;
 use sha2::{Digest, Sha256};
 
 /// A digest of `root` (a directory, or a file), and the directories below it on another
@@ -35,11 +37,8 @@ pub fn digest_normalized(
     skip: &[&str],
     path: Option<&Path>,
 ) -> Result<(String, Vec<PathBuf>)> {
-    let pattern = path
-        .map(|p| regex::bytes::Regex::new(&regex::escape(&p.display().to_string())))
-        .transpose()
-        .context("the build directory as a pattern")?;
-    let norm = pattern.as_ref();
+    let finder = path.map(|p| memmem::Finder::new(p.as_os_str().as_encoded_bytes()));
+    let norm = finder.as_ref();
     let mut hasher = Sha256::new();
     let mut mounts = Vec::new();
     let meta = match fs::symlink_metadata(root) {
@@ -62,6 +61,24 @@ pub fn digest_normalized(
     Ok((hex(&hasher.finalize()), mounts))
 }
 
+/// `bytes` with each occurrence of `finder`'s needle replaced by `with`.
+fn replace_all<'a>(bytes: &'a [u8], finder: &memmem::Finder<'_>, with: &[u8]) -> Cow<'a, [u8]> {
+    let mut found = finder.find_iter(bytes).peekable();
+    if found.peek().is_none() {
+        return Cow::Borrowed(bytes);
+    }
+    let needle = finder.needle().len();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut last = 0;
+    for at in found {
+        out.extend_from_slice(&bytes[last..at]);
+        out.extend_from_slice(with);
+        last = at + needle;
+    }
+    out.extend_from_slice(&bytes[last..]);
+    Cow::Owned(out)
+}
+
 /// Lower-case hexadecimal.
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
@@ -77,7 +94,7 @@ fn walk(
     rel: &Path,
     dev: u64,
     skip: &[&str],
-    norm: Option<&regex::bytes::Regex>,
+    norm: Option<&memmem::Finder<'_>>,
     h: &mut Sha256,
     mounts: &mut Vec<PathBuf>,
 ) -> Result<()> {
@@ -110,15 +127,15 @@ fn walk(
             let target = fs::read_link(&path)?;
             let bytes = target.as_os_str().as_encoded_bytes();
             match norm {
-                Some(re) => h.update(re.replace_all(bytes, &b"@PATH@"[..])),
+                Some(f) => h.update(replace_all(bytes, f, b"@PATH@")),
                 None => h.update(bytes),
             }
         }
         b'b' | b'c' => h.update(meta.rdev().to_le_bytes()),
         b'f' if norm.is_some() && meta.len() <= NORMALIZED_MAX => {
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let text = norm.map_or(std::borrow::Cow::Borrowed(&bytes[..]), |re| {
-                re.replace_all(&bytes, &b"@PATH@"[..])
+            let text = norm.map_or(Cow::Borrowed(&bytes[..]), |f| {
+                replace_all(&bytes, f, b"@PATH@")
             });
             h.update((text.len() as u64).to_le_bytes());
             h.update(&text);
@@ -275,6 +292,18 @@ mod tests {
             .0;
         assert_eq!(one, two);
         assert_ne!(digest(t, &[]).unwrap().0, one);
+    }
+
+    #[test]
+    fn replace_all_replaces_every_occurrence_and_borrows_without_one() {
+        let f = memmem::Finder::new(b"/b/one");
+        let out = replace_all(b"/b/one/x /b/one/b/oneb", &f, b"@P@");
+        assert_eq!(&*out, b"@P@/x @P@@P@b");
+        assert!(matches!(
+            replace_all(b"nothing", &f, b"@P@"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(&*replace_all(b"/b/one", &f, b""), b"");
     }
 
     #[test]

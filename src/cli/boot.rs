@@ -189,7 +189,7 @@ fn drive(checks: &Checks, image: &Path) -> Result<Option<config_drive::Drive>, F
         .unwrap_or_else(|| config_drive::hostname_from(&stem));
     Ok(Some(config_drive::from_settings(&config_drive::Settings {
         name,
-        uuid: config_drive::random_uuid(),
+        uuid: crate::engine::sys::random::uuid(),
         public_keys,
         network,
         user_data,

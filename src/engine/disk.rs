@@ -397,8 +397,8 @@ pub fn reattachable(config: &Config) -> bool {
 
 /// Instead of [`make`], for a [`reattachable`] layout: a copy of the image file `made` (one
 /// that [`make`] made for the same layout and tree, never mounted), attached with its
-/// partitions, each ext filesystem given a new random UUID (unless the layout sets one), as
-/// a new one would have. With `copied`, `made` is a copy in `image_dir` already, and is
+/// partitions, its partition table given new identifiers and each ext filesystem a new
+/// random UUID (unless the layout sets one), as a new one would have. With `copied`, `made` is a copy in `image_dir` already, and is
 /// renamed instead.
 ///
 /// # Errors
@@ -565,6 +565,8 @@ fn partition(
             .map_err(|e| anyhow!("partitioning `{loop_name}`: {e}"))?;
         if fresh {
             write_table(dev, &sfdisk_script(config, index, &placed))?;
+        } else {
+            renew_table_ids(dev, table.kind, &placed)?;
         }
         // No device-mapper here: partx adds /dev/loopNpK nodes.
         cmd::run(Command::new("partx").args(["-a", dev]))?;
@@ -572,6 +574,43 @@ fn partition(
         for p in &placed {
             let node_dev = partition_device(dev, p.number)?;
             image.devices.push((p.name.clone(), node_dev));
+        }
+    }
+    Ok(())
+}
+
+/// Gives the partition table on `dev` (a copy of another build's image) new random
+/// identifiers, as sfdisk gives a new table: the MBR disk identifier, or the GPT disk GUID
+/// and each partition's GUID (its PARTUUID).
+fn renew_table_ids(dev: &str, kind: TableKind, placed: &[layout::Placed]) -> Result<()> {
+    let sfdisk = |args: &[&str]| {
+        cmd::run(
+            Command::new("sfdisk")
+                .args(["--no-reread", "--no-tell-kernel", "-q"])
+                .args(args),
+        )
+        .with_context(|| format!("new identifiers for the partition table on {dev}"))
+    };
+    match kind {
+        TableKind::Mbr => {
+            let id = u32::from_le_bytes(
+                crate::engine::sys::random::bytes::<4>()
+                    .ok_or_else(|| anyhow!("reading /dev/urandom"))?,
+            );
+            // 0 means "no identifier".
+            sfdisk(&["--disk-id", dev, &format!("0x{:08x}", id.max(1))])?;
+        }
+        TableKind::Gpt => {
+            sfdisk(&["--disk-id", dev, &crate::engine::sys::random::uuid()])?;
+            for p in placed {
+                let number = p.number.to_string();
+                sfdisk(&[
+                    "--part-uuid",
+                    dev,
+                    &number,
+                    &crate::engine::sys::random::uuid(),
+                ])?;
+            }
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::plan::SkipReason;
 use super::simulate::{self, Reason, run_parts_name_ok};
@@ -17,7 +17,8 @@ use super::sort;
 use crate::element::discover::{self, Resolved};
 
 /// dib-run-parts' name filter for hooks: `RUN_PARTS_REGEX` (an extended regular expression
-/// matched against the name), `^[0-9A-Za-z_-]+$` when unset.
+/// matched against the name; `\d`, `\w` and `\s` are ASCII, as in bash's `=~` in the C
+/// locale dib runs under), `^[0-9A-Za-z_-]+$` when unset.
 #[derive(Debug, Clone, Default)]
 pub struct NameFilter {
     regex: Option<Regex>,
@@ -28,7 +29,7 @@ impl NameFilter {
     ///
     /// # Errors
     /// The expression does not compile.
-    pub fn new(run_parts_regex: Option<&str>) -> Result<Self, regex::Error> {
+    pub fn new(run_parts_regex: Option<&str>) -> Result<Self, regex_lite::Error> {
         let regex = run_parts_regex
             .filter(|r| !r.is_empty())
             .map(Regex::new)

@@ -133,7 +133,8 @@ fn cached_rebuilds_equal_an_uncached_build() {
             .arg(&o)
             .arg("--elements-path")
             .arg(t.join("elements"))
-            .args(["debian-minimal", "cache-probe"])
+            // An MBR disk (the vm element's layout, without its bootloader).
+            .args(["debian-minimal", "block-device-mbr", "cache-probe"])
             .env("DIB_CACHE_PROBE_KEY", &key)
             .env("DIB_CACHE_PROBE_GREETING", greeting)
             .env("DIB_RELEASE", "bookworm");
@@ -238,6 +239,7 @@ fn cached_rebuilds_equal_an_uncached_build() {
         log.contains("build cache: keeping the disk image made from the tree after post-root.d"),
         "{log}"
     );
+    let first_ids = identity(&disk_out.with_extension("qcow2"), t);
     write(
         &el.join("finalise.d/50-cache-probe"),
         &finalise("v3"),
@@ -253,6 +255,10 @@ fn cached_rebuilds_equal_an_uncached_build() {
         "{log}"
     );
     probe(&cached, "disk-reused", "finalise", "finalise v3");
+    // The copy got a new MBR disk identifier and filesystem UUID, as a new disk would.
+    let reused_ids = identity(&disk_out.with_extension("qcow2"), t);
+    assert_ne!(first_ids.0, reused_ids.0, "MBR disk identifier");
+    assert_ne!(first_ids.1, reused_ids.1, "root filesystem UUID");
 
     let (log, uncached) = build("uncached", true, true, greeting);
     assert!(!log.contains("build cache"), "--no-cache: {log}");
@@ -283,6 +289,39 @@ fn cached_rebuilds_equal_an_uncached_build() {
         "cached_rebuilds_equal_an_uncached_build: {:.0} s",
         start.elapsed().as_secs_f64()
     );
+}
+
+/// The MBR disk identifier of the qcow2 image `qcow2` and the UUID of the ext filesystem in
+/// its first partition, read with `qemu-img dd` into files in `scratch`.
+fn identity(qcow2: &Path, scratch: &Path) -> (Vec<u8>, Vec<u8>) {
+    let read = |skip: u64, count: u64| -> Vec<u8> {
+        let out = scratch.join("identity.raw");
+        let status = std::process::Command::new("qemu-img")
+            .args(["dd", "-f", "qcow2", "-O", "raw", "bs=512"])
+            .arg(format!("skip={skip}"))
+            // qemu-img dd's count is where reading ends, from the start.
+            .arg(format!("count={}", skip + count))
+            .arg(format!("if={}", qcow2.display()))
+            .arg(format!("of={}", out.display()))
+            .status()
+            .unwrap();
+        assert!(status.success(), "qemu-img dd {}", qcow2.display());
+        let bytes = fs::read(&out).unwrap();
+        fs::remove_file(&out).unwrap();
+        assert_eq!(
+            bytes.len() as u64,
+            count * 512,
+            "qemu-img dd {}",
+            qcow2.display()
+        );
+        bytes
+    };
+    let mbr = read(0, 1);
+    assert_eq!(&mbr[510..512], &[0x55, 0xaa], "an MBR");
+    let start = u32::from_le_bytes(mbr[454..458].try_into().unwrap());
+    let superblock = read(u64::from(start) + 2, 2);
+    assert_eq!(&superblock[0x38..0x3a], &[0x53, 0xef], "an ext superblock");
+    (mbr[440..444].to_vec(), superblock[0x68..0x78].to_vec())
 }
 
 fn dirs_cache() -> PathBuf {

@@ -317,7 +317,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// place, so two builds starting together agree on one). None when it cannot be read or
 /// made: the records then hold no variable digests.
 fn record_key(dir: &Path) -> Option<Vec<u8>> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dir).ok()?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ok()?;
@@ -327,10 +327,7 @@ fn record_key(dir: &Path) -> Option<Vec<u8>> {
     {
         return Some(key);
     }
-    let mut key = vec![0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .ok()?;
+    let key = crate::engine::sys::random::bytes::<32>()?.to_vec();
     // tempfile makes its files with mode 0600.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).ok()?;
     tmp.write_all(&key).ok()?;

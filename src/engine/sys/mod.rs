@@ -6,3 +6,4 @@ pub mod fs;
 pub mod lock;
 pub mod mount;
 pub mod proc;
+pub mod random;
