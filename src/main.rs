@@ -10,3 +10,13 @@ fn main() -> ExitCode {
     }
     dibkit::cli::run(dibkit::cli::parse())
 }
+
+/// C's `pow`, for the one caller in the binary: indicatif's rate estimate. Defined here (musl's
+/// algorithm, from the `libm` crate), the linker needs nothing from libm.so.6 and drops it,
+/// so the dynamic loader does not open and relocate it at every start (about 0.08 ms, some 3%
+/// of a `dibkit order`).
+#[allow(unsafe_code)] // `no_mangle` is an unsafe attribute: this is the C symbol `pow`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pow(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}
