@@ -3,18 +3,22 @@
 #
 #   benches/order.sh            (from anywhere; paths are computed from the repo root)
 #
-# Compares, with hyperfine, over upstream's own element library
+# Compares, over upstream's own element library
 # (target/upstream/venv/lib/python3*/site-packages/diskimage_builder/elements,
 # given as ELEMENTS_PATH to both sides):
 #   dibkit:    target/release/dibkit order --builtins none -n --format json <REQUEST>
 #   upstream:  <venv>/bin/python <pkg>/lib/element-info.py --env <REQUEST>
 #              (exactly the call disk-image-create makes)
-# and prints the speedup (ratio of mean wall-clock times) and both tools' CPU time.
+# and prints the speedup (ratio of mean wall-clock times; the ratio of medians beside it) and
+# both tools' CPU time. The runs alternate, one of each in turn (the first of each pair
+# alternating too), so a machine whose speed drifts during the benchmark (a shared VM's
+# does, by 10% within seconds) slows both tools alike; timing each tool's runs in a block
+# of its own, as hyperfine does, put the drift into the ratio (26x to 35x from one run to
+# the next here).
 #
 # Needs `cargo build --release` first (target/release/dibkit does not exist
 # until then; the script stops with a message if it is missing) and runs
-# tests/oracle/setup itself when the upstream venv is missing.  Installs
-# hyperfine with apt-get when it is not on PATH.
+# tests/oracle/setup itself when the upstream venv is missing.
 #
 # Targets:  dibkit >= 30x faster than upstream element-info (issue 18), and
 #           dibkit mean < 20 ms.
@@ -23,7 +27,8 @@
 # Both tools' files are dropped from the page cache first (see below) and read back by the
 # warm-up runs.
 #
-# Environment: BENCH_WARMUP (default 10), BENCH_MIN_RUNS (default 20), BENCH_KEEP_CACHE,
+# Environment: BENCH_WARMUP (pairs, default 10), BENCH_RUNS (pairs, default 300),
+#              BENCH_KEEP_CACHE,
 #              BENCH_EXPORT (JSON result path, default target/bench/order.json).
 set -euo pipefail
 
@@ -45,11 +50,6 @@ fi
 if [[ ! -x "$VPY" ]]; then
     "$ROOT/tests/oracle/setup"
 fi
-if ! command -v hyperfine >/dev/null 2>&1; then
-    echo "benches/order.sh: installing hyperfine" >&2
-    apt-get install -y hyperfine >/dev/null 2>&1 \
-        || { apt-get update >/dev/null && apt-get install -y hyperfine >/dev/null; }
-fi
 
 shopt -s nullglob
 eldirs=("$ROOT"/target/upstream/venv/lib/python3*/site-packages/diskimage_builder/elements)
@@ -60,16 +60,16 @@ LIB="$(cd "$ELEMENTS_DIR/../lib" && pwd -P)"
 export ELEMENTS_PATH="$ELEMENTS_DIR"
 export PYTHONDONTWRITEBYTECODE=1
 
-DIBKIT_CMD="$DIBKIT order --builtins none -n --format json ${REQUEST[*]}"
-UPSTREAM_CMD="$VPY $LIB/element-info.py --env ${REQUEST[*]}"
+DIBKIT_CMD=("$DIBKIT" order --builtins none -n --format json "${REQUEST[@]}")
+UPSTREAM_CMD=("$VPY" "$LIB/element-info.py" --env "${REQUEST[@]}")
 
 # Both must succeed on this request before timing anything.
 echo "ELEMENTS_PATH=$ELEMENTS_PATH"
 echo "request: ${REQUEST[*]}"
-if ! $UPSTREAM_CMD >/dev/null; then
+if ! "${UPSTREAM_CMD[@]}" >/dev/null; then
     echo "benches/order.sh: upstream element-info failed on the request" >&2; exit 1
 fi
-if ! $DIBKIT_CMD >/dev/null; then
+if ! "${DIBKIT_CMD[@]}" >/dev/null; then
     echo "benches/order.sh: dibkit failed on the request" >&2; exit 1
 fi
 
@@ -101,31 +101,60 @@ PY
 
 EXPORT="${BENCH_EXPORT:-$ROOT/target/bench/order.json}"
 mkdir -p "$(dirname "$EXPORT")"
-shell_opt=()
-# Without a shell, hyperfine splits commands on whitespace: only safe when no
-# path contains a space.
-if [[ "$ROOT" != *" "* ]]; then shell_opt=(-N); fi
+"$VPY" - "$EXPORT" "${BENCH_WARMUP:-10}" "${BENCH_RUNS:-300}" "$DIBKIT" "$VPY" \
+    "$LIB/element-info.py" "${REQUEST[@]}" <<'PY'
+import json, os, statistics, sys, time
 
-hyperfine "${shell_opt[@]}" --warmup "${BENCH_WARMUP:-10}" --min-runs "${BENCH_MIN_RUNS:-20}" \
-    --export-json "$EXPORT" \
-    -n dibkit "$DIBKIT_CMD" \
-    -n upstream-element-info "$UPSTREAM_CMD"
+export, warmup, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+dibkit, python, element_info, request = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
+commands = {
+    "dibkit": [dibkit, "order", "--builtins", "none", "-n", "--format", "json", *request],
+    "upstream": [python, element_info, "--env", *request],
+}
+devnull = os.open(os.devnull, os.O_WRONLY)
+actions = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
 
-"$VPY" - "$EXPORT" <<'PY'
-import json, os, sys
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-d, u = res["dibkit"], res["upstream-element-info"]
+
+def once(argv):
+    """Wall and CPU (user + system) seconds of one run."""
+    start = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit("benches/order.sh: %s failed" % " ".join(argv))
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+results = {name: {"times": [], "cpu": []} for name in commands}
+for i in range(warmup + runs):
+    names = list(commands) if i % 2 == 0 else list(reversed(commands))
+    for name in names:
+        wall, cpu = once(commands[name])
+        if i >= warmup:
+            results[name]["times"].append(wall)
+            results[name]["cpu"].append(cpu)
+for name, r in results.items():
+    r["command"] = " ".join(commands[name])
+    r["mean"] = statistics.mean(r["times"])
+    r["median"] = statistics.median(r["times"])
+    r["stddev"] = statistics.stdev(r["times"])
+    r["cpu_mean"] = statistics.mean(r["cpu"])
+with open(export, "w") as f:
+    json.dump({"runs": runs, "results": results}, f)
+
+d, u = results["dibkit"], results["upstream"]
 speedup = u["mean"] / d["mean"]
 ms = d["mean"] * 1000
 ok_speed, ok_ms = speedup >= 30, ms < 20
-print("dibkit   mean %8.2f ms (+- %.2f)" % (ms, d["stddev"] * 1000))
-print("upstream mean %8.2f ms (+- %.2f)" % (u["mean"] * 1000, u["stddev"] * 1000))
-print("speedup: %.1fx" % speedup)
-# CPU time (user + system, as hyperfine measures it) is less disturbed by other load on the
-# machine than wall-clock time.
-dc, uc = d["user"] + d["system"], u["user"] + u["system"]
+print("%d runs of each, alternating" % runs)
+print("dibkit   mean %8.2f ms (+- %.2f), median %.2f ms"
+      % (ms, d["stddev"] * 1000, d["median"] * 1000))
+print("upstream mean %8.2f ms (+- %.2f), median %.2f ms"
+      % (u["mean"] * 1000, u["stddev"] * 1000, u["median"] * 1000))
+print("speedup: %.1fx (medians: %.1fx)" % (speedup, u["median"] / d["median"]))
 print("cpu: dibkit %.2f ms, upstream %.2f ms (user+sys means), ratio %.1fx"
-      % (dc * 1000, uc * 1000, uc / dc))
+      % (d["cpu_mean"] * 1000, u["cpu_mean"] * 1000, u["cpu_mean"] / d["cpu_mean"]))
 print("target speedup >= 30x: %s" % ("PASS" if ok_speed else "MISS"))
 print("target dibkit < 20 ms: %s" % ("PASS" if ok_ms else "MISS"))
 if os.environ.get("BENCH_ENFORCE") == "1" and not (ok_speed and ok_ms):
