@@ -252,6 +252,48 @@ fn spawn(opts: &Options, machine: &Machine, accel: &str) -> Result<Child> {
     })
 }
 
+/// How far back before the new console output a search for `--expect` starts: a match
+/// must lie within this many bytes before the latest output.
+const EXPECT_OVERLAP: usize = 4096;
+
+/// The serial console so far, and the `--expect` pattern searched in it.
+struct Watch<'a> {
+    expect: &'a Regex,
+    console: Vec<u8>,
+    /// How much of `console` the pattern has been searched in.
+    searched: usize,
+}
+
+impl<'a> Watch<'a> {
+    fn new(expect: &'a Regex) -> Self {
+        Self {
+            expect,
+            console: Vec::new(),
+            searched: 0,
+        }
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        self.console.extend_from_slice(bytes);
+    }
+
+    /// Whether the pattern matches the text no search has seen yet, with the
+    /// [`EXPECT_OVERLAP`] bytes before it (a match may straddle two reads). The console
+    /// arrives a few bytes at a time: searching all of it each time kept a core busy.
+    fn found(&mut self) -> bool {
+        let from = self.searched.saturating_sub(EXPECT_OVERLAP);
+        self.searched = self.console.len();
+        self.expect
+            .is_match(&String::from_utf8_lossy(&self.console[from..]))
+    }
+
+    /// The bytes the next [`Watch::found`] searches.
+    #[cfg(test)]
+    fn window(&self) -> usize {
+        self.console.len() - self.searched.saturating_sub(EXPECT_OVERLAP)
+    }
+}
+
 /// One boot's result: reached the pattern, seconds to it, the last console lines, the SSH part.
 type Attempt = (bool, f64, Vec<String>, Option<SshOutcome>);
 
@@ -277,14 +319,18 @@ fn attempt(
         }
     });
     let start = Instant::now();
-    let mut console: Vec<u8> = Vec::new();
+    let mut watch = Watch::new(expect);
     let result = loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(chunk) => {
                 log.write_all(&chunk)?;
-                console.extend_from_slice(&chunk);
-                let tail = &console[console.len().saturating_sub(64 * 1024)..];
-                if expect.is_match(&String::from_utf8_lossy(tail)) {
+                watch.add(&chunk);
+                // Whatever else has arrived too, so that one search covers a burst.
+                while let Ok(more) = rx.try_recv() {
+                    log.write_all(&more)?;
+                    watch.add(&more);
+                }
+                if watch.found() {
                     break Some(true);
                 }
             }
@@ -292,7 +338,7 @@ fn attempt(
             Err(mpsc::RecvTimeoutError::Disconnected) => break Some(false),
         }
         if let Some(limit) = give_up_silent {
-            if console.is_empty() && start.elapsed() > limit {
+            if watch.console.is_empty() && start.elapsed() > limit {
                 break None;
             }
         }
@@ -335,9 +381,9 @@ fn attempt(
     // What the console said meanwhile goes to the log too.
     while let Ok(chunk) = rx.try_recv() {
         log.write_all(&chunk)?;
-        console.extend_from_slice(&chunk);
+        watch.add(&chunk);
     }
-    let text = String::from_utf8_lossy(&console).replace('\r', "");
+    let text = String::from_utf8_lossy(&watch.console).replace('\r', "");
     let tail = crate::error::last_lines(&text, 20);
     Ok(result.map(|booted| (booted, seconds, tail, ssh_outcome)))
 }
@@ -433,6 +479,29 @@ pub fn boot(opts: &Options) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_console_is_searched_once_with_an_overlap() {
+        let expect = Regex::new("login: ?$|login:").unwrap();
+        let mut watch = Watch::new(&expect);
+        // A prompt that arrives a few bytes at a time, after a long boot log.
+        watch.add(&vec![b'x'; 100_000]);
+        assert!(!watch.found());
+        for part in ["\r\nhost lo", "gin", ": "] {
+            watch.add(part.as_bytes());
+            // Each search covers the new bytes and the overlap only, not the whole log.
+            assert!(watch.window() <= EXPECT_OVERLAP + part.len());
+            let found = watch.found();
+            assert_eq!(found, part == ": ", "{part:?}");
+        }
+        // Invalid UTF-8 in the console does not hide a match after it.
+        let custom = Regex::new("cloud-init .* finished").unwrap();
+        let mut watch = Watch::new(&custom);
+        watch.add(b"\xff\xfe cloud-init v. 22 fin");
+        assert!(!watch.found());
+        watch.add(b"ished at boot");
+        assert!(watch.found());
+    }
 
     #[test]
     fn resize_grows_by_or_to_a_size_and_never_shrinks() {
