@@ -24,8 +24,8 @@
 #           dibkit mean < 20 ms.
 # The script reports PASS/MISS for each; set BENCH_ENFORCE=1 to exit 1 on a MISS.
 #
-# Both tools' files are dropped from the page cache first (see below) and read back by the
-# warm-up runs.
+# The dibkit binary and the upstream venv's files are dropped from the page cache first (see
+# below) and read back by the warm-up runs.
 #
 # Environment: BENCH_WARMUP (pairs, default 10), BENCH_RUNS (pairs, default 300),
 #              BENCH_KEEP_CACHE,
@@ -106,6 +106,8 @@ mkdir -p "$(dirname "$EXPORT")"
 import json, os, statistics, sys, time
 
 export, warmup, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if runs < 2:
+    sys.exit("benches/order.sh: BENCH_RUNS must be at least 2")
 dibkit, python, element_info, request = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
 commands = {
     "dibkit": [dibkit, "order", "--builtins", "none", "-n", "--format", "json", *request],
@@ -118,7 +120,7 @@ actions = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
 def once(argv):
     """Wall and CPU (user + system) seconds of one run."""
     start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

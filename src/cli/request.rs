@@ -110,7 +110,8 @@ impl RequestArgs {
 pub fn run_parts_filter() -> Result<NameFilter, Failure> {
     let regex = std::env::var("RUN_PARTS_REGEX").ok();
     NameFilter::new(regex.as_deref()).map_err(|e| {
-        // regex's message draws a caret under the expression; its last line says why.
+        // The message's last line says why (regex-lite's is one line; a regex crate's
+        // would draw a caret under the expression first).
         let text = e.to_string();
         let why = text
             .lines()

@@ -398,8 +398,8 @@ pub fn reattachable(config: &Config) -> bool {
 /// Instead of [`make`], for a [`reattachable`] layout: a copy of the image file `made` (one
 /// that [`make`] made for the same layout and tree, never mounted), attached with its
 /// partitions, its partition table given new identifiers and each ext filesystem a new
-/// random UUID (unless the layout sets one), as a new one would have. With `copied`, `made` is a copy in `image_dir` already, and is
-/// renamed instead.
+/// random UUID (unless the layout sets one), as a new one would have. With `copied`, `made`
+/// is a copy in `image_dir` already, and is renamed instead.
 ///
 /// # Errors
 /// Copying, attaching, or tune2fs.

@@ -209,7 +209,7 @@ impl Step {
                     "copy the tree in"
                 };
                 let cached = if disk_cached(opts) {
-                    "; build cache: attach a copy of the kept disk image when its key matches (new filesystem UUIDs), else keep the one made before mounting it (on an image's first build, or one whose inputs are its last build's)"
+                    "; build cache: attach a copy of the kept disk image when its key matches (new filesystem UUIDs and partition-table identifiers), else keep the one made before mounting it (on an image's first build, or one whose inputs are its last build's)"
                 } else {
                     ""
                 };

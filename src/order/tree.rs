@@ -17,8 +17,8 @@ use super::sort;
 use crate::element::discover::{self, Resolved};
 
 /// dib-run-parts' name filter for hooks: `RUN_PARTS_REGEX` (an extended regular expression
-/// matched against the name; `\d`, `\w` and `\s` are ASCII, as in bash's `=~` in the C
-/// locale dib runs under), `^[0-9A-Za-z_-]+$` when unset.
+/// which dib-run-parts gives to `grep -E`; read here with regex-lite, whose classes are
+/// ASCII), `^[0-9A-Za-z_-]+$` when unset.
 #[derive(Debug, Clone, Default)]
 pub struct NameFilter {
     regex: Option<Regex>,

@@ -265,7 +265,10 @@ fn env_text(vars: &[(String, String)], build: &Path) -> String {
 #[derive(Serialize, Deserialize, Default)]
 struct LastBuild {
     parts: Vec<(String, String)>,
-    vars: BTreeMap<String, String>,
+    /// HMACs of the variables' values ([`var_digests`]); empty in an older record (whose
+    /// plain digests were under another name) or when the key could not be read.
+    #[serde(default)]
+    macs: BTreeMap<String, String>,
 }
 
 /// `side NAME` (side: chroot or host) to the digest of the variable's value, as the key
@@ -331,15 +334,16 @@ fn record_key(dir: &Path) -> Option<Vec<u8>> {
     // tempfile makes its files with mode 0600.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).ok()?;
     tmp.write_all(&key).ok()?;
-    // A short or damaged key is replaced; a whole one another build linked first is kept.
+    // A short or damaged key is replaced (renamed over); a missing one is linked into place,
+    // which keeps one another build linked first. Either way the key used is the one on
+    // disk afterwards.
     if fs::read(&file).is_ok_and(|k| k.len() != 32) {
-        fs::remove_file(&file).ok();
+        tmp.persist(&file).ok()?;
+    } else {
+        fs::hard_link(tmp.path(), &file).ok();
     }
-    if fs::hard_link(tmp.path(), &file).is_err() {
-        let theirs = fs::read(&file).ok()?;
-        return (theirs.len() == 32).then_some(theirs);
-    }
-    Some(key)
+    let on_disk = fs::read(&file).ok()?;
+    (on_disk.len() == 32).then_some(on_disk)
 }
 
 /// Writes `file` (in `dir`) whole or not at all, readable by its owner only; a failure is
@@ -561,15 +565,18 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
                 changed.join(", ")
             }
         ));
-        if changed.iter().any(|c| c.ends_with("environment")) && !last.vars.is_empty() {
+        if changed.iter().any(|c| c.ends_with("environment"))
+            && !last.macs.is_empty()
+            && !vars.is_empty()
+        {
             b.log_line(&format!(
                 "build cache: variables changed since this image's last build: {}",
-                changed_vars(&last.vars, &vars)
+                changed_vars(&last.macs, &vars)
             ));
         }
     }
     fs::create_dir_all(&last_dir).ok();
-    if let Ok(text) = serde_json::to_vec(&LastBuild { parts, vars }) {
+    if let Ok(text) = serde_json::to_vec(&LastBuild { parts, macs: vars }) {
         write_private(&last_dir, &last_file, &text);
     }
     let disk_file = last_dir.join(format!("{lineage}.disk"));

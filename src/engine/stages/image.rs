@@ -42,9 +42,9 @@ pub fn create(b: &mut Build<'_>) -> Result<(), Failure> {
     let mut image = disk::Image::default();
     if let Some((made, _reading)) = b.cache.disk.take() {
         b.step(if b.cache.disk_copied {
-            "attaching the copy of the cached disk image made while root.d ran (new filesystem UUIDs)"
+            "attaching the copy of the cached disk image made while root.d ran (new filesystem UUIDs and partition-table identifiers)"
         } else {
-            "attaching a copy of the cached disk image (new filesystem UUIDs)"
+            "attaching a copy of the cached disk image (new filesystem UUIDs and partition-table identifiers)"
         });
         let copied = b.cache.disk_copied;
         let attached = disk::attach(
