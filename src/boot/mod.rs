@@ -281,16 +281,21 @@ impl<'a> Watch<'a> {
     /// [`EXPECT_OVERLAP`] bytes before it (a match may straddle two reads). The console
     /// arrives a few bytes at a time: searching all of it each time kept a core busy.
     fn found(&mut self) -> bool {
-        let from = self.searched.saturating_sub(EXPECT_OVERLAP);
+        let from = self.start();
         self.searched = self.console.len();
         self.expect
             .is_match(&String::from_utf8_lossy(&self.console[from..]))
     }
 
+    /// Where the next [`Watch::found`] starts searching.
+    fn start(&self) -> usize {
+        self.searched.saturating_sub(EXPECT_OVERLAP)
+    }
+
     /// The bytes the next [`Watch::found`] searches.
     #[cfg(test)]
     fn window(&self) -> usize {
-        self.console.len() - self.searched.saturating_sub(EXPECT_OVERLAP)
+        self.console.len() - self.start()
     }
 }
 

@@ -20,6 +20,7 @@ use crate::order::plan::Plan;
 use super::cmd;
 use super::ledger::{Ledger, Owner};
 use super::options::DiskOptions;
+use super::sys::random;
 
 /// Where the configuration comes from, as dib's `block_device_create_config_file` chooses it: `DIB_BLOCK_DEVICE_CONFIG`
 /// (`file://PATH` or inline YAML), else the first element (in name order; dib uses bash's
@@ -594,22 +595,16 @@ fn renew_table_ids(dev: &str, kind: TableKind, placed: &[layout::Placed]) -> Res
     match kind {
         TableKind::Mbr => {
             let id = u32::from_le_bytes(
-                crate::engine::sys::random::bytes::<4>()
-                    .ok_or_else(|| anyhow!("reading /dev/urandom"))?,
+                random::bytes::<4>().ok_or_else(|| anyhow!("reading /dev/urandom"))?,
             );
             // 0 means "no identifier".
             sfdisk(&["--disk-id", dev, &format!("0x{:08x}", id.max(1))])?;
         }
         TableKind::Gpt => {
-            sfdisk(&["--disk-id", dev, &crate::engine::sys::random::uuid()])?;
+            sfdisk(&["--disk-id", dev, &random::uuid()])?;
             for p in placed {
                 let number = p.number.to_string();
-                sfdisk(&[
-                    "--part-uuid",
-                    dev,
-                    &number,
-                    &crate::engine::sys::random::uuid(),
-                ])?;
+                sfdisk(&["--part-uuid", dev, &number, &random::uuid()])?;
             }
         }
     }

@@ -325,19 +325,18 @@ fn record_key(dir: &Path) -> Option<Vec<u8>> {
     fs::create_dir_all(dir).ok()?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ok()?;
     let file = dir.join("key");
-    if let Ok(key) = fs::read(&file)
-        && key.len() == 32
-    {
-        return Some(key);
+    let existing = fs::read(&file).ok();
+    if let Some(key) = existing.as_ref().filter(|k| k.len() == 32) {
+        return Some(key.clone());
     }
-    let key = crate::engine::sys::random::bytes::<32>()?.to_vec();
+    let key = crate::engine::sys::random::bytes::<32>()?;
     // tempfile makes its files with mode 0600.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).ok()?;
     tmp.write_all(&key).ok()?;
     // A short or damaged key is replaced (renamed over); a missing one is linked into place,
     // which keeps one another build linked first. Either way the key used is the one on
     // disk afterwards.
-    if fs::read(&file).is_ok_and(|k| k.len() != 32) {
+    if existing.is_some() {
         tmp.persist(&file).ok()?;
     } else {
         fs::hard_link(tmp.path(), &file).ok();
@@ -471,7 +470,6 @@ pub fn lookup(b: &mut Build<'_>) -> Result<(), Failure> {
     )
     .context("listing install.d in the hooks tree")?
     .hooks;
-    // Each variable's value digest, to name the variables that changed since the last build.
     // Digests of each variable's value, keyed by a secret of the cache's (a value may be a
     // password), for the log to name what changed since the last build.
     let last_dir = store.dir().join(".last");
@@ -1098,29 +1096,21 @@ mod tests {
             changed_vars(&now, &now),
             "none by name (their order changed)"
         );
+        // A host variable holding a path in build directory `build`, under `key`.
+        let in_build = |build: &str, key: &[u8]| {
+            var_digests(
+                "host",
+                &[("T".into(), format!("{build}/x"))],
+                Path::new(build),
+                key,
+            )
+        };
         // The build directory's own path is not a change.
-        let a = var_digests(
-            "host",
-            &[("T".into(), "/tmp/dibkit_build.a/x".into())],
-            Path::new("/tmp/dibkit_build.a"),
-            b"k",
-        );
-        let b = var_digests(
-            "host",
-            &[("T".into(), "/tmp/dibkit_build.b/x".into())],
-            Path::new("/tmp/dibkit_build.b"),
-            b"k",
-        );
-        assert_eq!(a, b);
+        let a = in_build("/tmp/dibkit_build.a", b"k");
+        assert_eq!(a, in_build("/tmp/dibkit_build.b", b"k"));
         // Another cache's key gives other digests: a value cannot be guessed from them
         // without the key.
-        let c = var_digests(
-            "host",
-            &[("T".into(), "/tmp/dibkit_build.a/x".into())],
-            Path::new("/tmp/dibkit_build.a"),
-            b"other",
-        );
-        assert_ne!(a, c);
+        assert_ne!(a, in_build("/tmp/dibkit_build.a", b"other"));
     }
 
     #[test]
